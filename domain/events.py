@@ -1,0 +1,62 @@
+"""Audit events: one per decided command, and one per refused request.
+
+They name what changed (attribute names, member ids), never a secret value: no password, no
+token, no request body.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+USER_CREATE = "scim:user:create"
+USER_UPDATE = "scim:user:update"
+USER_DEACTIVATE = "scim:user:deactivate"
+USER_REACTIVATE = "scim:user:reactivate"
+USER_DELETE = "scim:user:delete"
+TEAM_CREATE = "scim:team:create"
+TEAM_UPDATE = "scim:team:update"
+TEAM_DELETE = "scim:team:delete"
+TEAM_MEMBER_ADD = "scim:team:member:add"
+TEAM_MEMBER_REMOVE = "scim:team:member:remove"
+AUTH_REFUSED = "scim:auth:refused"
+
+SUCCESS = "success"
+FAILURE = "failure"
+EXPIRED = "expired"
+REFUSED = "refused"
+
+# Member id lists in an event are capped; the counts are always exact.
+MAX_LISTED_MEMBERS = 100
+
+
+@dataclass
+class AuditEvent:
+    action: str
+    org_id: str
+    outcome: str
+    time: str
+    resource_type: str | None = None
+    resource_id: str | None = None
+    token_id: str | None = None
+    user_agent: str = ""
+    idp: str = "unknown"
+    command_id: str | None = None
+    request_id: str | None = None
+    status: int | None = None
+    changed: list[str] = field(default_factory=list)
+    detail: dict = field(default_factory=dict)
+    event_id: str = ""
+
+    def to_dict(self) -> dict:
+        return {key: value for key, value in asdict(self).items() if value not in (None, [], {}, "")}
+
+
+def member_detail(added: list[str], removed: list[str]) -> dict:
+    detail: dict = {}
+    if added:
+        detail["members_added"] = len(added)
+        detail["members_added_ids"] = added[:MAX_LISTED_MEMBERS]
+    if removed:
+        detail["members_removed"] = len(removed)
+        detail["members_removed_ids"] = removed[:MAX_LISTED_MEMBERS]
+    return detail

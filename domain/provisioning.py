@@ -1,0 +1,335 @@
+"""The provisioning service: applies one command to the user/Team store through its ports.
+
+Pure logic. The store is reached only through the ``UserStore`` and ``TeamStore`` protocols
+(SQL adapters in ``infra.store.repositories``, in-memory fakes in the unit tests); time and id
+generation are injected. Every failure raises a ``ScimError``; the caller (a worker) runs each
+command in a savepoint and rolls it back on error, which makes a command all-or-nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Callable, Protocol
+
+from domain import commands as c
+from domain import events as ev
+from domain.errors import InvalidValue, NotFound, PreconditionFailed, Uniqueness
+from domain.patch import apply_patch, parse_patch_request
+from domain.resource import normalize
+
+
+@dataclass
+class UserRecord:
+    id: str
+    org_id: str
+    document: dict
+    version: int
+    created: datetime
+    updated: datetime
+
+
+@dataclass
+class TeamRecord:
+    id: str
+    org_id: str
+    document: dict
+    version: int
+    created: datetime
+    updated: datetime
+    idp_managed: bool = True
+
+
+class UserStore(Protocol):
+    def get(self, org_id: str, user_id: str, *, lock: bool = False) -> UserRecord | None: ...
+    def user_name_in_use(self, org_id: str, user_name: str, *, exclude_id: str | None = None) -> bool: ...
+    def insert(self, record: UserRecord) -> None: ...
+    def update(self, record: UserRecord) -> None: ...
+    def delete(self, org_id: str, user_id: str) -> None: ...
+    def groups_of(self, org_id: str, user_id: str) -> list[dict]: ...
+
+
+class TeamStore(Protocol):
+    def get(self, org_id: str, team_id: str, *, lock: bool = False) -> TeamRecord | None: ...
+    def display_name_in_use(self, org_id: str, display_name: str, *, exclude_id: str | None = None) -> bool: ...
+    def insert(self, record: TeamRecord) -> None: ...
+    def update(self, record: TeamRecord) -> None: ...
+    def delete(self, org_id: str, team_id: str) -> None: ...
+    def existing_user_ids(self, org_id: str, ids: list[str]) -> set[str]: ...
+    def add_members(self, org_id: str, team_id: str, ids: list[str]) -> list[str]: ...
+    def remove_members(self, team_id: str, ids: list[str]) -> list[str]: ...
+    def remove_members_matching(self, org_id: str, team_id: str, flt) -> list[str]: ...
+    def remove_all_members(self, team_id: str) -> list[str]: ...
+    def members_of(self, team_id: str) -> list[dict]: ...
+
+
+@dataclass
+class Outcome:
+    """What a successfully applied command answers and records."""
+
+    status: int
+    view: dict | None
+    event: ev.AuditEvent
+
+
+def etag_for(version: int) -> str:
+    return f'W/"{version}"'
+
+
+def _check_if_match(if_match: str | None, version: int) -> None:
+    if not if_match:
+        return
+    candidates = [tag.strip() for tag in if_match.split(",")]
+    if "*" in candidates:
+        return
+    current = etag_for(version)
+    strong = f'"{version}"'
+    if current not in candidates and strong not in candidates:
+        raise PreconditionFailed(f"If-Match {if_match} does not match the current version {current}")
+
+
+def user_view(record: UserRecord, groups: list[dict] | None = None) -> dict:
+    view = {
+        "id": record.id,
+        "document": record.document,
+        "created": record.created.isoformat(),
+        "updated": record.updated.isoformat(),
+        "version": record.version,
+    }
+    if groups is not None:
+        view["groups"] = groups
+    return view
+
+
+def team_view(record: TeamRecord, members: list[dict] | None = None) -> dict:
+    view = {
+        "id": record.id,
+        "document": record.document,
+        "created": record.created.isoformat(),
+        "updated": record.updated.isoformat(),
+        "version": record.version,
+    }
+    if members is not None:
+        view["members"] = members
+    return view
+
+
+def _user_update_action(before: dict, after: dict) -> str:
+    was, now = before.get("active", True), after.get("active", True)
+    if was and not now:
+        return ev.USER_DEACTIVATE
+    if now and not was:
+        return ev.USER_REACTIVATE
+    return ev.USER_UPDATE
+
+
+@dataclass
+class Provisioner:
+    users: UserStore
+    teams: TeamStore
+    clock: Callable[[], datetime]
+    new_id: Callable[[], str]
+    _handlers: dict = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._handlers = {
+            c.USER_CREATE: self._create_user,
+            c.USER_REPLACE: self._replace_user,
+            c.USER_PATCH: self._patch_user,
+            c.USER_DELETE: self._delete_user,
+            c.GROUP_CREATE: self._create_team,
+            c.GROUP_REPLACE: self._replace_team,
+            c.GROUP_PATCH: self._patch_team,
+            c.GROUP_DELETE: self._delete_team,
+        }
+
+    def handle(self, command: c.Command) -> Outcome:
+        return self._handlers[command.kind](command)
+
+    # -- events -------------------------------------------------------------------------------
+
+    def _event(self, command: c.Command, action: str, status: int, resource_id: str | None, **kw) -> ev.AuditEvent:
+        return ev.AuditEvent(
+            action=action,
+            org_id=command.org_id,
+            outcome=ev.SUCCESS,
+            time=self.clock().isoformat() + "Z",
+            resource_type=command.resource_type,
+            resource_id=resource_id,
+            token_id=command.actor.token_id,
+            user_agent=command.actor.user_agent,
+            idp=command.actor.idp,
+            command_id=command.id,
+            request_id=command.request_id,
+            status=status,
+            **kw,
+        )
+
+    # -- users --------------------------------------------------------------------------------
+
+    def _load_user(self, command: c.Command) -> UserRecord:
+        record = self.users.get(command.org_id, command.resource_id or "", lock=True)
+        if record is None:
+            raise NotFound(f"User {command.resource_id} not found")
+        _check_if_match(command.if_match, record.version)
+        return record
+
+    def _ensure_user_name_free(self, org_id: str, user_name: str, exclude_id: str | None = None) -> None:
+        if self.users.user_name_in_use(org_id, user_name, exclude_id=exclude_id):
+            raise Uniqueness(f"A user with userName {user_name!r} already exists in this organization")
+
+    def _create_user(self, command: c.Command) -> Outcome:
+        normalized = normalize("User", command.body)
+        document = normalized.document
+        self._ensure_user_name_free(command.org_id, document["userName"])
+        now = self.clock()
+        record = UserRecord(self.new_id(), command.org_id, document, 1, now, now)
+        self.users.insert(record)
+        changed = sorted(document) + (["password"] if normalized.password_supplied else [])
+        event = self._event(command, ev.USER_CREATE, 201, record.id, changed=changed)
+        return Outcome(201, user_view(record, []), event)
+
+    def _save_user(self, command: c.Command, record: UserRecord, document: dict, changed: list[str]) -> Outcome:
+        before = record.document
+        if document.get("userName", "").casefold() != before.get("userName", "").casefold():
+            self._ensure_user_name_free(command.org_id, document["userName"], exclude_id=record.id)
+        if document != before:
+            record = replace(record, document=document, version=record.version + 1, updated=self.clock())
+            self.users.update(record)
+        action = _user_update_action(before, document)
+        event = self._event(command, action, 200, record.id, changed=changed)
+        return Outcome(200, user_view(record, self.users.groups_of(command.org_id, record.id)), event)
+
+    def _replace_user(self, command: c.Command) -> Outcome:
+        record = self._load_user(command)
+        normalized = normalize("User", command.body, existing=record.document)
+        changed = list(normalized.changed) + (["password"] if normalized.password_supplied else [])
+        return self._save_user(command, record, normalized.document, changed)
+
+    def _patch_user(self, command: c.Command) -> Outcome:
+        record = self._load_user(command)
+        operations = parse_patch_request(command.body)
+        patched = apply_patch("User", record.document, operations, resource_id=record.id)
+        changed = list(patched.changed) + (["password"] if patched.password_supplied else [])
+        return self._save_user(command, record, patched.document, changed)
+
+    def _delete_user(self, command: c.Command) -> Outcome:
+        record = self._load_user(command)
+        self.users.delete(command.org_id, record.id)
+        return Outcome(204, None, self._event(command, ev.USER_DELETE, 204, record.id))
+
+    # -- teams --------------------------------------------------------------------------------
+
+    def _load_team(self, command: c.Command) -> TeamRecord:
+        record = self.teams.get(command.org_id, command.resource_id or "", lock=True)
+        if record is None:
+            raise NotFound(f"Group {command.resource_id} not found")
+        _check_if_match(command.if_match, record.version)
+        return record
+
+    def _ensure_display_name_free(self, org_id: str, name: str, exclude_id: str | None = None) -> None:
+        if self.teams.display_name_in_use(org_id, name, exclude_id=exclude_id):
+            raise Uniqueness(f"A Team with displayName {name!r} already exists in this organization")
+
+    def _ensure_members_exist(self, org_id: str, ids: list[str]) -> None:
+        if not ids:
+            return
+        known = self.teams.existing_user_ids(org_id, ids)
+        missing = [member for member in ids if member not in known]
+        if missing:
+            raise InvalidValue(
+                f"members must be users of this organization; unknown user id(s): {', '.join(missing[:10])}"
+            )
+
+    def _members_if_wanted(self, command: c.Command, team_id: str) -> list[dict] | None:
+        return self.teams.members_of(team_id) if command.options.get("members", True) else None
+
+    def _create_team(self, command: c.Command) -> Outcome:
+        normalized = normalize("Group", command.body)
+        document = normalized.document
+        self._ensure_display_name_free(command.org_id, document["displayName"])
+        member_ids = normalized.member_ids or []
+        self._ensure_members_exist(command.org_id, member_ids)
+        now = self.clock()
+        record = TeamRecord(self.new_id(), command.org_id, document, 1, now, now, idp_managed=True)
+        self.teams.insert(record)
+        added = self.teams.add_members(command.org_id, record.id, member_ids) if member_ids else []
+        event = self._event(
+            command, ev.TEAM_CREATE, 201, record.id, changed=sorted(document), detail=ev.member_detail(added, [])
+        )
+        return Outcome(201, team_view(record, self._members_if_wanted(command, record.id)), event)
+
+    def _replace_team(self, command: c.Command) -> Outcome:
+        record = self._load_team(command)
+        normalized = normalize("Group", command.body, existing=record.document)
+        document = normalized.document
+        if document["displayName"].casefold() != record.document.get("displayName", "").casefold():
+            self._ensure_display_name_free(command.org_id, document["displayName"], exclude_id=record.id)
+        added: list[str] = []
+        removed: list[str] = []
+        if normalized.member_ids is not None:
+            self._ensure_members_exist(command.org_id, normalized.member_ids)
+            added, removed = self._replace_members(command.org_id, record.id, normalized.member_ids)
+        changed = list(normalized.changed)
+        if (added or removed) and "members" not in changed:
+            changed.append("members")
+        if document != record.document or added or removed:
+            record = replace(record, document=document, version=record.version + 1, updated=self.clock())
+            self.teams.update(record)
+        event = self._event(
+            command, ev.TEAM_UPDATE, 200, record.id, changed=changed, detail=ev.member_detail(added, removed)
+        )
+        return Outcome(200, team_view(record, self._members_if_wanted(command, record.id)), event)
+
+    def _replace_members(self, org_id: str, team_id: str, ids: list[str]) -> tuple[list[str], list[str]]:
+        wanted = set(ids)
+        current = {member["value"] for member in self.teams.members_of(team_id)}
+        removed = self.teams.remove_members(team_id, sorted(current - wanted)) if current - wanted else []
+        added = self.teams.add_members(org_id, team_id, [i for i in ids if i not in current])
+        return added, removed
+
+    def _patch_team(self, command: c.Command) -> Outcome:
+        record = self._load_team(command)
+        operations = parse_patch_request(command.body)
+        patched = apply_patch("Group", record.document, operations, resource_id=record.id)
+        document = patched.document
+        document_changed = document != record.document
+        if document.get("displayName", "").casefold() != record.document.get("displayName", "").casefold():
+            self._ensure_display_name_free(command.org_id, document["displayName"], exclude_id=record.id)
+        added: list[str] = []
+        removed: list[str] = []
+        for change in patched.member_changes:
+            if change.kind == "add":
+                self._ensure_members_exist(command.org_id, list(change.ids))
+                added += self.teams.add_members(command.org_id, record.id, list(change.ids))
+            elif change.kind == "remove" and change.filter is not None:
+                removed += self.teams.remove_members_matching(command.org_id, record.id, change.filter)
+            elif change.kind == "remove":
+                removed += self.teams.remove_members(record.id, list(change.ids))
+            elif change.kind == "remove_all":
+                removed += self.teams.remove_all_members(record.id)
+            elif change.kind == "replace":
+                self._ensure_members_exist(command.org_id, list(change.ids))
+                more_added, more_removed = self._replace_members(command.org_id, record.id, list(change.ids))
+                added += more_added
+                removed += more_removed
+        if document_changed or added or removed:
+            record = replace(record, document=document, version=record.version + 1, updated=self.clock())
+            self.teams.update(record)
+        only_members = not document_changed
+        if only_members and added and not removed:
+            action = ev.TEAM_MEMBER_ADD
+        elif only_members and removed and not added:
+            action = ev.TEAM_MEMBER_REMOVE
+        else:
+            action = ev.TEAM_UPDATE
+        changed = list(patched.changed)
+        event = self._event(command, action, 200, record.id, changed=changed, detail=ev.member_detail(added, removed))
+        if command.options.get("no_content"):
+            return Outcome(204, None, event)
+        return Outcome(200, team_view(record, self._members_if_wanted(command, record.id)), event)
+
+    def _delete_team(self, command: c.Command) -> Outcome:
+        record = self._load_team(command)
+        self.teams.delete(command.org_id, record.id)
+        return Outcome(204, None, self._event(command, ev.TEAM_DELETE, 204, record.id))

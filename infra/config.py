@@ -1,0 +1,90 @@
+"""Configuration from the environment (and the CLI flags that mirror it).
+
+``SCIMGATE_DATA_DIR`` (default ``./.scimgate``), ``SCIMGATE_DATABASE_URL`` (default: SQLite under
+the data dir), ``SCIMGATE_REDIS_URL`` (default: the embedded Redis on a unix socket under the
+data dir). Everything else has a production-sane default and an environment override.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw else default
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = field(default_factory=lambda: Path(os.environ.get("SCIMGATE_DATA_DIR", ".scimgate")))
+    database_url: str = field(default_factory=lambda: os.environ.get("SCIMGATE_DATABASE_URL", ""))
+    redis_url: str = field(default_factory=lambda: os.environ.get("SCIMGATE_REDIS_URL", ""))
+    host: str = field(default_factory=lambda: os.environ.get("SCIMGATE_HOST", "127.0.0.1"))
+    port: int = field(default_factory=lambda: _int("SCIMGATE_PORT", 8080))
+    # How long a write may wait for a worker before it is answered 503 and never applied.
+    # Well under the 60 s after which Okta and Entra give up.
+    command_timeout: float = field(default_factory=lambda: _float("SCIMGATE_COMMAND_TIMEOUT", 25.0))
+    # How long past the deadline the ingress keeps waiting before fencing the command off.
+    reply_margin: float = field(default_factory=lambda: _float("SCIMGATE_REPLY_MARGIN", 2.0))
+    # Ingress coalescing: wait this long for more commands before publishing a batch.
+    batch_window: float = field(default_factory=lambda: _float("SCIMGATE_BATCH_WINDOW", 0.002))
+    batch_max: int = field(default_factory=lambda: _int("SCIMGATE_BATCH_MAX", 128))
+    worker_concurrency: int = field(default_factory=lambda: _int("SCIMGATE_WORKER_CONCURRENCY", 4))
+    max_body_bytes: int = field(default_factory=lambda: _int("SCIMGATE_MAX_BODY_BYTES", 1_048_576))
+    max_results: int = field(default_factory=lambda: _int("SCIMGATE_MAX_RESULTS", 1000))
+    bulk_max_operations: int = field(default_factory=lambda: _int("SCIMGATE_BULK_MAX_OPERATIONS", 1000))
+    audit_stream: str = field(default_factory=lambda: os.environ.get("SCIMGATE_AUDIT_STREAM", "scimgate:audit"))
+    audit_stream_maxlen: int = field(default_factory=lambda: _int("SCIMGATE_AUDIT_STREAM_MAXLEN", 1_000_000))
+    queue_name: str = field(default_factory=lambda: os.environ.get("SCIMGATE_QUEUE", "scimgate.commands"))
+    auth_cache_seconds: float = field(default_factory=lambda: _float("SCIMGATE_AUTH_CACHE_SECONDS", 2.0))
+    log_level: str = field(default_factory=lambda: os.environ.get("SCIMGATE_LOG_LEVEL", "INFO"))
+
+    def resolved(self) -> "Settings":
+        """Fill in the embedded defaults (SQLite file, Redis socket) under the data dir."""
+        data_dir = self.data_dir.resolve()
+        database_url = self.database_url or f"sqlite+aiosqlite:///{data_dir / 'scimgate.db'}"
+        redis_url = self.redis_url or f"unix://{data_dir / 'redis.sock'}"
+        return replace(self, data_dir=data_dir, database_url=database_url, redis_url=redis_url)
+
+    @property
+    def uses_embedded_redis(self) -> bool:
+        return not os.environ.get("SCIMGATE_REDIS_URL") and self.redis_url.startswith("unix://")
+
+    @property
+    def embedded_redis_socket(self) -> Path:
+        return self.data_dir / "redis.sock"
+
+
+def async_database_url(url: str) -> str:
+    """The asyncio driver's URL for a configured database URL (the ingress side)."""
+    if url.startswith("sqlite:///") or url.startswith("sqlite+pysqlite:///"):
+        return "sqlite+aiosqlite:///" + url.split(":///", 1)[1]
+    if url.startswith("postgresql+psycopg://") or url.startswith("postgresql+psycopg2://"):
+        return "postgresql+asyncpg://" + url.split("://", 1)[1]
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+asyncpg://" + url.split("://", 1)[1]
+    return url
+
+
+def sync_database_url(url: str) -> str:
+    """The synchronous driver's URL for a configured database URL (the worker and CLI side)."""
+    if url.startswith("sqlite+aiosqlite:///"):
+        return "sqlite:///" + url.split(":///", 1)[1]
+    if url.startswith("postgresql+asyncpg://") or url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def celery_broker_url(redis_url: str) -> str:
+    """Kombu spells a unix-socket Redis ``redis+socket:///path``."""
+    if redis_url.startswith("unix://"):
+        return "redis+socket://" + redis_url[len("unix://"):]
+    return redis_url

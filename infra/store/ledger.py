@@ -1,0 +1,75 @@
+"""The command ledger (``processed_commands``) and the audit outbox, on a sync Connection.
+
+The ledger row is the fence of ARCHITECTURE.md §1–2: whoever inserts a command id first decides
+it. A worker inserts it in the same transaction as the change; an ingress whose request timed out
+inserts an ``expired`` row, so a worker that commits later fails on the key and applies nothing.
+"""
+
+from __future__ import annotations
+
+import orjson
+from sqlalchemy import Connection, delete, select
+
+from domain.commands import Command, Reply
+from infra.store.clock import utcnow
+from infra.store.tables import audit_outbox, processed_commands
+
+APPLIED = "applied"
+REJECTED = "rejected"
+EXPIRED = "expired"
+
+
+def decided_reply(conn: Connection, command_id: str) -> tuple[str, Reply] | None:
+    row = conn.execute(
+        select(processed_commands.c.outcome, processed_commands.c.reply).where(
+            processed_commands.c.command_id == command_id
+        )
+    ).first()
+    if row is None:
+        return None
+    return row.outcome, Reply.from_wire(orjson.loads(row.reply))
+
+
+def ledger_row(command: Command, outcome: str, reply: Reply) -> dict:
+    return {
+        "command_id": command.id,
+        "org_id": command.org_id,
+        "kind": command.kind,
+        "outcome": outcome,
+        "reply": orjson.dumps(reply.to_wire()).decode(),
+        "created_at": utcnow(),
+    }
+
+
+def record_decision(conn: Connection, command: Command, outcome: str, reply: Reply) -> None:
+    conn.execute(processed_commands.insert().values(**ledger_row(command, outcome, reply)))
+
+
+def append_events(conn: Connection, events: list[dict]) -> list[int]:
+    if not events:
+        return []
+    now = utcnow()
+    result = conn.execute(
+        audit_outbox.insert().returning(audit_outbox.c.seq),
+        [{"event": orjson.dumps(event).decode(), "created_at": now} for event in events],
+    )
+    return [row.seq for row in result]
+
+
+def pending_events(
+    conn: Connection, *, seqs: list[int] | None = None, older_than=None, limit: int = 500
+) -> list[tuple[int, dict]]:
+    """Outbox events to relay: the given ``seqs``, or the oldest ones (written before ``older_than``)."""
+    query = select(audit_outbox.c.seq, audit_outbox.c.event).order_by(audit_outbox.c.seq).limit(limit)
+    if seqs is not None:
+        query = query.where(audit_outbox.c.seq.in_(seqs))
+    if older_than is not None:
+        query = query.where(audit_outbox.c.created_at < older_than)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return [(row.seq, orjson.loads(row.event)) for row in conn.execute(query)]
+
+
+def forget_events(conn: Connection, seqs: list[int]) -> None:
+    if seqs:
+        conn.execute(delete(audit_outbox).where(audit_outbox.c.seq.in_(seqs)))

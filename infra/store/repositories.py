@@ -1,0 +1,258 @@
+"""SQL adapters for the provisioning service's ports (``domain.provisioning``), on a sync Connection.
+
+Membership is rows: adding and removing members are set operations (``INSERT … ON CONFLICT DO
+NOTHING`` / ``DELETE … RETURNING``) whose cost grows with the change, never with the Team.
+Reads that lock (``lock=True``) take a row lock on PostgreSQL; SQLite's write transactions are
+already serialised (``BEGIN IMMEDIATE``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from sqlalchemy import Connection, and_, delete, false, func, literal, not_, or_, select, true, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from domain.errors import InvalidFilter
+from domain.filter import ast
+from domain.provisioning import TeamRecord, UserRecord
+from infra.store.clock import utcnow
+from infra.store.tables import team_members, teams, users
+
+# Stay well under SQLite's bound-parameter limit and PostgreSQL's message size.
+CHUNK = 500
+
+
+def chunks(items: list[str], size: int = CHUNK) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _insert_for(conn: Connection, table):
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def user_columns(record: UserRecord) -> dict:
+    document = record.document
+    return {
+        "id": record.id,
+        "org_id": record.org_id,
+        "user_name": document["userName"],
+        "user_name_key": document["userName"].casefold(),
+        "external_id": document.get("externalId"),
+        "display_name": document.get("displayName"),
+        "active": bool(document.get("active", True)),
+        "resource": document,
+        "version": record.version,
+        "created_at": record.created,
+        "updated_at": record.updated,
+    }
+
+
+def team_columns(record: TeamRecord) -> dict:
+    document = record.document
+    return {
+        "id": record.id,
+        "org_id": record.org_id,
+        "display_name": document["displayName"],
+        "display_name_key": document["displayName"].casefold(),
+        "external_id": document.get("externalId"),
+        "idp_managed": record.idp_managed,
+        "resource": document,
+        "version": record.version,
+        "created_at": record.created,
+        "updated_at": record.updated,
+    }
+
+
+def user_from_row(row) -> UserRecord:
+    return UserRecord(row.id, row.org_id, row.resource, row.version, row.created_at, row.updated_at)
+
+
+def team_from_row(row) -> TeamRecord:
+    return TeamRecord(
+        row.id, row.org_id, row.resource, row.version, row.created_at, row.updated_at, bool(row.idp_managed)
+    )
+
+
+class SqlUsers:
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def get(self, org_id: str, user_id: str, *, lock: bool = False) -> UserRecord | None:
+        query = select(users).where(users.c.id == user_id, users.c.org_id == org_id)
+        if lock and self.conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = self.conn.execute(query).first()
+        return user_from_row(row) if row else None
+
+    def user_name_in_use(self, org_id: str, user_name: str, *, exclude_id: str | None = None) -> bool:
+        query = select(users.c.id).where(users.c.org_id == org_id, users.c.user_name_key == user_name.casefold())
+        if exclude_id:
+            query = query.where(users.c.id != exclude_id)
+        return self.conn.execute(query.limit(1)).first() is not None
+
+    def insert(self, record: UserRecord) -> None:
+        self.conn.execute(users.insert().values(**user_columns(record)))
+
+    def update(self, record: UserRecord) -> None:
+        values = user_columns(record)
+        del values["id"], values["org_id"], values["created_at"]
+        self.conn.execute(update(users).where(users.c.id == record.id).values(**values))
+
+    def delete(self, org_id: str, user_id: str) -> None:
+        self.conn.execute(delete(team_members).where(team_members.c.user_id == user_id))
+        self.conn.execute(delete(users).where(users.c.id == user_id, users.c.org_id == org_id))
+
+    def groups_of(self, org_id: str, user_id: str) -> list[dict]:
+        rows = self.conn.execute(
+            select(teams.c.id, teams.c.display_name)
+            .join(team_members, team_members.c.team_id == teams.c.id)
+            .where(team_members.c.user_id == user_id, teams.c.org_id == org_id)
+            .order_by(teams.c.seq)
+        )
+        return [{"value": row.id, "display": row.display_name, "type": "direct"} for row in rows]
+
+
+class SqlTeams:
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def get(self, org_id: str, team_id: str, *, lock: bool = False) -> TeamRecord | None:
+        query = select(teams).where(teams.c.id == team_id, teams.c.org_id == org_id)
+        if lock and self.conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = self.conn.execute(query).first()
+        return team_from_row(row) if row else None
+
+    def display_name_in_use(self, org_id: str, display_name: str, *, exclude_id: str | None = None) -> bool:
+        query = select(teams.c.id).where(
+            teams.c.org_id == org_id, teams.c.display_name_key == display_name.casefold()
+        )
+        if exclude_id:
+            query = query.where(teams.c.id != exclude_id)
+        return self.conn.execute(query.limit(1)).first() is not None
+
+    def insert(self, record: TeamRecord) -> None:
+        self.conn.execute(teams.insert().values(**team_columns(record)))
+
+    def update(self, record: TeamRecord) -> None:
+        values = team_columns(record)
+        del values["id"], values["org_id"], values["created_at"], values["idp_managed"]
+        self.conn.execute(update(teams).where(teams.c.id == record.id).values(**values))
+
+    def delete(self, org_id: str, team_id: str) -> None:
+        self.conn.execute(delete(team_members).where(team_members.c.team_id == team_id))
+        self.conn.execute(delete(teams).where(teams.c.id == team_id, teams.c.org_id == org_id))
+
+    def existing_user_ids(self, org_id: str, ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        for part in chunks(list(dict.fromkeys(ids))):
+            rows = self.conn.execute(select(users.c.id).where(users.c.org_id == org_id, users.c.id.in_(part)))
+            found.update(row.id for row in rows)
+        return found
+
+    def add_members(self, org_id: str, team_id: str, ids: list[str]) -> list[str]:
+        now = utcnow()
+        added: list[str] = []
+        for part in chunks(list(dict.fromkeys(ids))):
+            statement = (
+                _insert_for(self.conn, team_members)
+                .values([{"team_id": team_id, "user_id": uid, "org_id": org_id, "created_at": now} for uid in part])
+                .on_conflict_do_nothing()
+                .returning(team_members.c.user_id)
+            )
+            added.extend(row.user_id for row in self.conn.execute(statement))
+        return added
+
+    def remove_members(self, team_id: str, ids: list[str]) -> list[str]:
+        removed: list[str] = []
+        for part in chunks(list(dict.fromkeys(ids))):
+            statement = (
+                delete(team_members)
+                .where(team_members.c.team_id == team_id, team_members.c.user_id.in_(part))
+                .returning(team_members.c.user_id)
+            )
+            removed.extend(row.user_id for row in self.conn.execute(statement))
+        return removed
+
+    def remove_members_matching(self, org_id: str, team_id: str, flt: ast.Filter) -> list[str]:
+        matching = select(team_members.c.user_id).join(users, users.c.id == team_members.c.user_id).where(
+            team_members.c.team_id == team_id, member_filter(flt)
+        )
+        statement = (
+            delete(team_members)
+            .where(team_members.c.team_id == team_id, team_members.c.user_id.in_(matching.scalar_subquery()))
+            .returning(team_members.c.user_id)
+        )
+        return [row.user_id for row in self.conn.execute(statement)]
+
+    def remove_all_members(self, team_id: str) -> list[str]:
+        statement = delete(team_members).where(team_members.c.team_id == team_id).returning(team_members.c.user_id)
+        return [row.user_id for row in self.conn.execute(statement)]
+
+    def members_of(self, team_id: str) -> list[dict]:
+        return member_refs(self.conn.execute(member_query(team_id)))
+
+
+def member_query(team_id: str):
+    return (
+        select(team_members.c.user_id, users.c.display_name, users.c.user_name)
+        .join(users, users.c.id == team_members.c.user_id)
+        .where(team_members.c.team_id == team_id)
+        .order_by(team_members.c.created_at, team_members.c.user_id)
+    )
+
+
+def member_refs(rows: Iterable) -> list[dict]:
+    return [{"value": row.user_id, "display": row.display_name or row.user_name, "type": "User"} for row in rows]
+
+
+def member_filter(flt: ast.Filter):
+    """A filter over a Team's members (``members[…]``) as SQL over team_members ⨝ users.
+
+    Members expose ``value`` (the user id, case-exact), ``display`` (the user's displayName, or
+    userName) and ``type`` (always "User").
+    """
+    if isinstance(flt, ast.And):
+        return and_(member_filter(flt.left), member_filter(flt.right))
+    if isinstance(flt, ast.Or):
+        return or_(member_filter(flt.left), member_filter(flt.right))
+    if isinstance(flt, ast.Not):
+        return not_(member_filter(flt.expr))
+    if isinstance(flt, ast.Present):
+        name = flt.path.attr.lower()
+        if name in ("value", "type", "$ref"):
+            return true()
+        if name == "display":
+            return or_(users.c.display_name.is_not(None), users.c.user_name.is_not(None))
+    if isinstance(flt, ast.Compare):
+        name = flt.path.attr.lower()
+        value = "" if flt.value is None else str(flt.value)
+        if name == "value":
+            column, target = team_members.c.user_id, value
+        elif name == "display":
+            column, target = func.lower(func.coalesce(users.c.display_name, users.c.user_name)), value.lower()
+        elif name == "type":
+            column, target = literal("user"), value.lower()
+        else:
+            raise InvalidFilter(f"members cannot be filtered on {flt.path}")
+        return _compare(column, flt.op, target)
+    raise InvalidFilter("unsupported members filter")
+
+
+def _compare(column, op: str, value: str):
+    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    if op == "eq":
+        return column == value
+    if op == "ne":
+        return column != value
+    if op == "co":
+        return column.like(f"%{escaped}%", escape="\\")
+    if op == "sw":
+        return column.like(f"{escaped}%", escape="\\")
+    if op == "ew":
+        return column.like(f"%{escaped}", escape="\\")
+    if op in ("gt", "ge", "lt", "le"):
+        return {"gt": column > value, "ge": column >= value, "lt": column < value, "le": column <= value}[op]
+    return false()

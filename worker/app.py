@@ -1,0 +1,51 @@
+"""The Celery application of the worker process."""
+
+from __future__ import annotations
+
+from celery import Celery
+from celery.signals import worker_process_init, worker_ready, worker_shutdown
+
+from infra.celery_config import celery_settings
+from infra.config import Settings
+from infra.logging import configure_logging
+
+app = Celery("scimgate")
+_runtime = None
+
+
+def configure(settings: Settings) -> Celery:
+    app.conf.update(celery_settings(settings))
+    app.conf.scimgate_settings = settings
+    return app
+
+
+def runtime():
+    """The process's WorkerRuntime, created on first use (after fork, if any)."""
+    global _runtime
+    if _runtime is None:
+        from worker.runtime import WorkerRuntime
+
+        settings = app.conf.get("scimgate_settings") or Settings().resolved()
+        configure_logging(settings.log_level)
+        _runtime = WorkerRuntime(settings)
+    return _runtime
+
+
+@worker_process_init.connect
+def _reset_after_fork(**_kwargs) -> None:
+    global _runtime
+    _runtime = None
+
+
+@worker_ready.connect
+def _start_relay(**_kwargs) -> None:
+    runtime().start_relay_thread()
+
+
+@worker_shutdown.connect
+def _close(**_kwargs) -> None:
+    if _runtime is not None:
+        _runtime.close()
+
+
+import worker.tasks  # noqa: E402,F401  (registers the tasks)

@@ -1,0 +1,147 @@
+"""Apply a batch of commands in one store transaction: a savepoint per command, one commit.
+
+For each command, in order: a command already in the ledger is a redelivery (its stored reply is
+sent again, nothing changes); a command past its deadline is recorded as expired and dropped;
+otherwise the provisioning service applies it inside a savepoint, and the ledger row and the
+audit outbox row join the same transaction. Just before commit the deadlines are checked again:
+if any command ran out of time meanwhile, the whole transaction is rolled back and the batch is
+redone without it, so nothing is committed past its deadline.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+
+from domain import events as ev
+from domain.commands import Command, Reply
+from domain.errors import ScimError, Uniqueness
+from domain.provisioning import Outcome, Provisioner, etag_for
+from infra.ids import new_resource_id
+from infra.logging import get_logger
+from infra.store import ledger
+from infra.store.clock import utcnow
+from infra.store.repositories import SqlTeams, SqlUsers
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Decided:
+    command: Command
+    reply: Reply
+    outcome: str  # applied | rejected | expired | duplicate
+
+
+def _success_reply(command: Command, outcome: Outcome) -> Reply:
+    view = outcome.view
+    etag = etag_for(view["version"]) if view else None
+    return Reply(command.id, outcome.status, view, etag=etag)
+
+
+def _failure_event(command: Command, error: ScimError, outcome: str) -> dict:
+    return ev.AuditEvent(
+        action=f"scim:{'user' if command.resource_type == 'User' else 'team'}:{command.kind.split('.')[1]}",
+        org_id=command.org_id,
+        outcome=outcome,
+        time=utcnow().isoformat() + "Z",
+        resource_type=command.resource_type,
+        resource_id=command.resource_id,
+        token_id=command.actor.token_id,
+        user_agent=command.actor.user_agent,
+        idp=command.actor.idp,
+        command_id=command.id,
+        request_id=command.request_id,
+        status=error.status,
+        detail={"scimType": error.scim_type, "detail": error.detail} if error.scim_type else {"detail": error.detail},
+    ).to_dict()
+
+
+def expired_error() -> ScimError:
+    return ScimError("The command was not applied before its deadline; retry the request", status=503)
+
+
+class BatchApplier:
+    def __init__(self, engine: Engine, *, clock=time.time):
+        self.engine = engine
+        self.clock = clock
+
+    def apply(self, commands: list[Command]) -> tuple[list[Decided], list[int]]:
+        """Returns the decisions (to reply) and the outbox sequence numbers written (to relay)."""
+        skip: set[str] = set()
+        while True:
+            with self.engine.connect() as conn:
+                with conn.begin() as transaction:
+                    decided, seqs = self._apply_in(conn, commands, skip)
+                    late = {
+                        d.command.id
+                        for d in decided
+                        if d.outcome in ("applied", "rejected") and self.clock() > d.command.deadline
+                    }
+                    if late:
+                        transaction.rollback()
+                        skip |= late
+                        log.warning("batch_redo_without_expired", expired=len(late))
+                        continue
+                return decided, seqs
+
+    def _apply_in(self, conn, commands: list[Command], skip: set[str]) -> tuple[list[Decided], list[int]]:
+        provisioner = Provisioner(SqlUsers(conn), SqlTeams(conn), clock=utcnow, new_id=new_resource_id)
+        decided: list[Decided] = []
+        events: list[dict] = []
+        for command in commands:
+            previous = ledger.decided_reply(conn, command.id)
+            if previous is not None:
+                decided.append(Decided(command, previous[1], "duplicate"))
+                continue
+            if command.id in skip or self.clock() > command.deadline:
+                error = expired_error()
+                reply = Reply(command.id, 503, error.to_body())
+                decided.append(self._decide(conn, command, ledger.EXPIRED, reply, _failure_event(command, error, ev.EXPIRED), events))
+                continue
+            savepoint = conn.begin_nested()
+            try:
+                outcome = provisioner.handle(command)
+                reply = _success_reply(command, outcome)
+                ledger.record_decision(conn, command, ledger.APPLIED, reply)
+                savepoint.commit()
+            except ScimError as error:
+                savepoint.rollback()
+                decided.append(self._reject(conn, command, error, events))
+                continue
+            except IntegrityError as error:
+                # Either the ingress fenced this command off meanwhile (its ledger row exists now),
+                # or a concurrent writer took the same unique key between our check and insert.
+                savepoint.rollback()
+                previous = ledger.decided_reply(conn, command.id)
+                if previous is not None:
+                    decided.append(Decided(command, previous[1], "duplicate"))
+                    continue
+                log.info("integrity_conflict", command_id=command.id, error=str(error.orig)[:200])
+                conflict = Uniqueness("A resource with the same unique attribute already exists")
+                decided.append(self._reject(conn, command, conflict, events))
+                continue
+            events.append(outcome.event.to_dict())
+            decided.append(Decided(command, reply, "applied"))
+        seqs = ledger.append_events(conn, events)
+        return decided, seqs
+
+    def _reject(self, conn, command: Command, error: ScimError, events: list[dict]) -> Decided:
+        reply = Reply(command.id, error.status, error.to_body())
+        return self._decide(conn, command, ledger.REJECTED, reply, _failure_event(command, error, ev.FAILURE), events)
+
+    def _decide(self, conn, command: Command, outcome: str, reply: Reply, event: dict, events: list[dict]) -> Decided:
+        """Record a non-applied decision; if the ledger already holds one (fenced), that one stands."""
+        savepoint = conn.begin_nested()
+        try:
+            ledger.record_decision(conn, command, outcome, reply)
+            savepoint.commit()
+        except IntegrityError:
+            savepoint.rollback()
+            previous = ledger.decided_reply(conn, command.id)
+            return Decided(command, previous[1] if previous else reply, "duplicate")
+        events.append(event)
+        return Decided(command, reply, outcome)

@@ -14,9 +14,13 @@ class ScimError(Exception):
     status: int = 400
     scim_type: str | None = None
 
-    def __init__(self, detail: str, *, status: int | None = None, scim_type: str | None = None):
+    def __init__(
+        self, detail: str, *, status: int | None = None, scim_type: str | None = None, headers: dict | None = None
+    ):
         super().__init__(detail)
         self.detail = detail
+        # HTTP headers that belong with this error (WWW-Authenticate on 401, Retry-After on 503).
+        self.headers = headers
         if status is not None:
             self.status = status
         if scim_type is not None:

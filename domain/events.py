@@ -60,3 +60,28 @@ def member_detail(added: list[str], removed: list[str]) -> dict:
         detail["members_removed"] = len(removed)
         detail["members_removed_ids"] = removed[:MAX_LISTED_MEMBERS]
     return detail
+
+
+def action_for_failure(resource_type: str, kind: str) -> str:
+    """The action name for a command that was not applied (``user.patch`` → ``scim:user:patch``)."""
+    noun = "user" if resource_type == "User" else "team"
+    return f"scim:{noun}:{kind.split('.', 1)[1]}"
+
+
+def unapplied_event(command, *, outcome: str, status: int, time: str, detail: dict | None = None) -> AuditEvent:
+    """The audit event for a command that was rejected (a SCIM error) or expired."""
+    return AuditEvent(
+        action=action_for_failure(command.resource_type, command.kind),
+        org_id=command.org_id,
+        outcome=outcome,
+        time=time,
+        resource_type=command.resource_type,
+        resource_id=command.resource_id,
+        token_id=command.actor.token_id,
+        user_agent=command.actor.user_agent,
+        idp=command.actor.idp,
+        command_id=command.id,
+        request_id=command.request_id,
+        status=status,
+        detail=detail or {},
+    )

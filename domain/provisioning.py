@@ -185,7 +185,8 @@ class Provisioner:
         now = self.clock()
         record = UserRecord(self.new_id(), command.org_id, document, 1, now, now)
         self.users.insert(record)
-        changed = sorted(document) + (["password"] if normalized.password_supplied else [])
+        supplied = normalized.password_supplied or command.options.get("password_supplied")
+        changed = sorted(document) + (["password"] if supplied else [])
         event = self._event(command, ev.USER_CREATE, 201, record.id, changed=changed)
         return Outcome(201, user_view(record, []), event)
 
@@ -203,14 +204,19 @@ class Provisioner:
     def _replace_user(self, command: c.Command) -> Outcome:
         record = self._load_user(command)
         normalized = normalize("User", command.body, existing=record.document)
-        changed = list(normalized.changed) + (["password"] if normalized.password_supplied else [])
+        supplied = normalized.password_supplied or command.options.get("password_supplied")
+        changed = list(normalized.changed) + (["password"] if supplied else [])
         return self._save_user(command, record, normalized.document, changed)
 
     def _patch_user(self, command: c.Command) -> Outcome:
         record = self._load_user(command)
+        if command.options.get("password_only"):
+            # Okta's password sync: the password is dropped at the ingress, nothing else changes.
+            return self._save_user(command, record, record.document, ["password"])
         operations = parse_patch_request(command.body)
         patched = apply_patch("User", record.document, operations, resource_id=record.id)
-        changed = list(patched.changed) + (["password"] if patched.password_supplied else [])
+        supplied = patched.password_supplied or command.options.get("password_supplied")
+        changed = list(patched.changed) + (["password"] if supplied else [])
         return self._save_user(command, record, patched.document, changed)
 
     def _delete_user(self, command: c.Command) -> Outcome:

@@ -39,7 +39,7 @@ class Settings:
     batch_max: int = field(default_factory=lambda: _int("SCIMGATE_BATCH_MAX", 128))
     worker_concurrency: int = field(default_factory=lambda: _int("SCIMGATE_WORKER_CONCURRENCY", 4))
     max_body_bytes: int = field(default_factory=lambda: _int("SCIMGATE_MAX_BODY_BYTES", 1_048_576))
-    max_results: int = field(default_factory=lambda: _int("SCIMGATE_MAX_RESULTS", 1000))
+    max_results: int = field(default_factory=lambda: _int("SCIMGATE_MAX_RESULTS", 200))
     bulk_max_operations: int = field(default_factory=lambda: _int("SCIMGATE_BULK_MAX_OPERATIONS", 1000))
     audit_stream: str = field(default_factory=lambda: os.environ.get("SCIMGATE_AUDIT_STREAM", "scimgate:audit"))
     audit_stream_maxlen: int = field(default_factory=lambda: _int("SCIMGATE_AUDIT_STREAM_MAXLEN", 1_000_000))

@@ -43,20 +43,11 @@ def _success_reply(command: Command, outcome: Outcome) -> Reply:
 
 
 def _failure_event(command: Command, error: ScimError, outcome: str) -> dict:
-    return ev.AuditEvent(
-        action=f"scim:{'user' if command.resource_type == 'User' else 'team'}:{command.kind.split('.')[1]}",
-        org_id=command.org_id,
-        outcome=outcome,
-        time=utcnow().isoformat() + "Z",
-        resource_type=command.resource_type,
-        resource_id=command.resource_id,
-        token_id=command.actor.token_id,
-        user_agent=command.actor.user_agent,
-        idp=command.actor.idp,
-        command_id=command.id,
-        request_id=command.request_id,
-        status=error.status,
-        detail={"scimType": error.scim_type, "detail": error.detail} if error.scim_type else {"detail": error.detail},
+    detail = {"detail": error.detail}
+    if error.scim_type:
+        detail["scimType"] = error.scim_type
+    return ev.unapplied_event(
+        command, outcome=outcome, status=error.status, time=utcnow().isoformat() + "Z", detail=detail
     ).to_dict()
 
 

@@ -1,0 +1,76 @@
+"""The aiohttp application factory of the ingress."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from api import discovery, operations
+from api.auth import Authenticator
+from api.keys import AUTHENTICATOR, DISPATCHER, ENGINE, REDIS, SETTINGS
+from api.middleware import request_context, scim_errors
+from api.resources import GROUP, USER, ResourceEndpoints
+from infra.config import Settings
+from infra.redis.dispatcher import CommandDispatcher
+from infra.store.engine import make_async_engine
+from infra.store.fence import fence
+
+
+async def _store(app: web.Application):
+    engine = make_async_engine(app[SETTINGS].database_url)
+    app[ENGINE] = engine
+    app[AUTHENTICATOR] = Authenticator(engine, cache_seconds=app[SETTINGS].auth_cache_seconds)
+    yield
+    await engine.dispose()
+
+
+async def _redis(app: web.Application):
+    client = aioredis.from_url(app[SETTINGS].redis_url)
+    app[REDIS] = client
+    yield
+    await client.aclose()
+
+
+async def _dispatcher(app: web.Application):
+    dispatcher = CommandDispatcher(app[SETTINGS], partial(fence, app[ENGINE]))
+    await dispatcher.start()
+    app[DISPATCHER] = dispatcher
+    yield
+    await dispatcher.stop()
+
+
+def _scim_routes(app: web.Application) -> None:
+    prefix = "/scim/v2/{org_id}"
+    for endpoints in (ResourceEndpoints(USER), ResourceEndpoints(GROUP)):
+        collection = f"{prefix}/{endpoints.kind.endpoint}"
+        app.router.add_get(collection, endpoints.list)
+        app.router.add_post(collection, endpoints.create)
+        app.router.add_post(f"{collection}/.search", endpoints.search)
+        app.router.add_get(collection + "/{id}", endpoints.get)
+        app.router.add_put(collection + "/{id}", endpoints.replace)
+        app.router.add_patch(collection + "/{id}", endpoints.patch)
+        app.router.add_delete(collection + "/{id}", endpoints.delete)
+    app.router.add_get(f"{prefix}/ServiceProviderConfig", discovery.service_provider_config_handler)
+    app.router.add_get(f"{prefix}/ResourceTypes", discovery.resource_types_handler)
+    app.router.add_get(prefix + "/ResourceTypes/{id}", discovery.resource_types_handler)
+    app.router.add_get(f"{prefix}/Schemas", discovery.schemas_handler)
+    app.router.add_get(prefix + "/Schemas/{id}", discovery.schemas_handler)
+    for unsupported in ("Me", "Bulk"):
+        app.router.add_route("*", f"{prefix}/{unsupported}", operations.not_implemented)
+
+
+def create_app(settings: Settings) -> web.Application:
+    settings = settings.resolved()
+    app = web.Application(
+        middlewares=[request_context, scim_errors],
+        client_max_size=settings.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    app.cleanup_ctx.extend([_store, _redis, _dispatcher])
+    app.router.add_get("/healthz", operations.healthz)
+    app.router.add_get("/readyz", operations.readyz)
+    app.router.add_get("/metrics", operations.metrics)
+    _scim_routes(app)
+    return app

@@ -1,0 +1,78 @@
+"""Middlewares: request id and structured logging, metrics, and SCIM errors for every failure."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import structlog
+from aiohttp import web
+
+from api.metrics import LATENCY, REQUESTS
+from api.responses import error_response
+from domain.errors import NotFound, ScimError
+from infra.logging import get_logger
+
+log = get_logger("scimgate.http")
+
+_HTTP_ERROR_DETAILS = {
+    404: "No such endpoint",
+    405: "Method not allowed on this endpoint",
+    413: "The request body is larger than the service accepts",
+}
+
+
+def _route_name(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def request_context(request: web.Request, handler):
+    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+    request["request_id"] = request_id
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    started = time.perf_counter()
+    response = await handler(request)
+    elapsed = time.perf_counter() - started
+    route = _route_name(request)
+    REQUESTS.labels(request.method, route, str(response.status)).inc()
+    LATENCY.labels(request.method, route).observe(elapsed)
+    response.headers["X-Request-Id"] = request_id
+    log.info(
+        "http_request",
+        method=request.method,
+        path=request.path,
+        status=response.status,
+        ms=round(elapsed * 1000, 2),
+        org_id=request.match_info.get("org_id"),
+    )
+    return response
+
+
+@web.middleware
+async def scim_errors(request: web.Request, handler):
+    """Every failure becomes an RFC 7644 error body; never a traceback, never HTML."""
+    try:
+        return await handler(request)
+    except ScimError as error:
+        return error_response(error, error.headers)
+    except web.HTTPException as http_error:
+        if http_error.status < 400:
+            raise
+        if http_error.status == 405:
+            headers = {"Allow": http_error.headers.get("Allow", "")}
+        else:
+            headers = None
+        detail = _HTTP_ERROR_DETAILS.get(http_error.status, http_error.reason)
+        if http_error.status == 413:
+            error = ScimError(detail, status=413)
+        elif http_error.status == 404:
+            error = NotFound(detail)
+        else:
+            error = ScimError(detail, status=http_error.status)
+        return error_response(error, headers)
+    except Exception:
+        log.exception("unhandled_error", path=request.path, method=request.method)
+        return error_response(ScimError("Internal server error", status=500))

@@ -1,0 +1,45 @@
+"""Operational endpoints: /healthz (process up), /readyz (store and Redis reachable), /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from api.keys import ENGINE, REDIS
+from domain.errors import NotImplementedScim
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    checks: dict[str, str] = {}
+    try:
+        async with asyncio.timeout(2):
+            async with request.app[ENGINE].connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        checks["store"] = "ok"
+    except Exception as exc:
+        checks["store"] = f"unavailable: {type(exc).__name__}"
+    try:
+        async with asyncio.timeout(2):
+            await request.app[REDIS].ping()
+        checks["redis"] = "ok"
+    except Exception as exc:
+        checks["redis"] = f"unavailable: {type(exc).__name__}"
+    ready = all(value == "ok" for value in checks.values())
+    return web.json_response({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+
+
+async def metrics(_request: web.Request) -> web.Response:
+    response = web.Response(body=generate_latest())
+    response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+    return response
+
+
+async def not_implemented(_request: web.Request) -> web.Response:
+    raise NotImplementedScim("This endpoint is not supported by this service provider")

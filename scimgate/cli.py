@@ -1,0 +1,351 @@
+"""The ``scimgate`` command line: run the service, manage organizations and tokens, read audits."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from infra.config import Settings
+from infra.logging import configure_logging
+
+
+def _settings(args) -> Settings:
+    settings = Settings()
+    if getattr(args, "data_dir", None):
+        settings = replace(settings, data_dir=Path(args.data_dir))
+    if getattr(args, "database_url", None):
+        settings = replace(settings, database_url=args.database_url)
+    if getattr(args, "redis_url", None):
+        settings = replace(settings, redis_url=args.redis_url)
+    if getattr(args, "port", None):
+        settings = replace(settings, port=args.port)
+    if getattr(args, "host", None):
+        settings = replace(settings, host=args.host)
+    return settings.resolved()
+
+
+def _child_env(settings: Settings) -> dict:
+    env = dict(os.environ)
+    env.update(
+        SCIMGATE_DATA_DIR=str(settings.data_dir),
+        SCIMGATE_DATABASE_URL=settings.database_url,
+        SCIMGATE_REDIS_URL=settings.redis_url,
+    )
+    return env
+
+
+def _embedded_redis(settings: Settings):
+    """Start the embedded Redis when no SCIMGATE_REDIS_URL was given; returns it (or None)."""
+    if not settings.uses_embedded_redis:
+        return None
+    from infra.redis.embedded import EmbeddedRedis
+
+    return EmbeddedRedis(settings.data_dir).start()
+
+
+def _migrate(settings: Settings) -> None:
+    from infra.store.migrate import upgrade
+
+    upgrade(settings.database_url)
+
+
+def _engine(settings: Settings):
+    from infra.store.engine import make_sync_engine
+
+    _migrate(settings)
+    return make_sync_engine(settings.database_url)
+
+
+def _print(payload: dict, as_json: bool, text: str) -> None:
+    print(json.dumps(payload) if as_json else text)
+
+
+# -- service processes -------------------------------------------------------------------------
+
+
+def _run_ingress(settings: Settings) -> None:
+    from aiohttp import web
+
+    from api.app import create_app
+
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is optional off Linux/macOS
+        pass
+    web.run_app(
+        create_app(settings), host=settings.host, port=settings.port, access_log=None, print=None,
+        handle_signals=True,
+    )
+
+
+def cmd_serve(args) -> int:
+    settings = _settings(args)
+    configure_logging(settings.log_level)
+    redis_server = _embedded_redis(settings)
+    try:
+        _run_ingress(settings)
+    finally:
+        if redis_server:
+            redis_server.stop()
+    return 0
+
+
+def cmd_worker(args) -> int:
+    settings = _settings(args)
+    configure_logging(settings.log_level)
+    redis_server = _embedded_redis(settings)
+    from worker.app import configure
+
+    app = configure(settings)
+    concurrency = str(getattr(args, "concurrency", None) or settings.worker_concurrency)
+    try:
+        app.worker_main(
+            [
+                "worker", "--pool", "threads", "--concurrency", concurrency, "--queues", settings.queue_name,
+                "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat",
+                "--hostname", f"scimgate-{os.getpid()}@%h",
+            ]
+        )
+    finally:
+        if redis_server:
+            redis_server.stop()
+    return 0
+
+
+def cmd_migrate(args) -> int:
+    settings = _settings(args)
+    _migrate(settings)
+    print("migrations applied")
+    return 0
+
+
+def _first_start(settings: Settings) -> None:
+    """Create the default enterprise organization with SCIM on and print its URL and owner token."""
+    from infra.store.organizations import create_organization, create_token, list_organizations, set_scim_enabled
+
+    engine = _engine(settings)
+    try:
+        with engine.begin() as conn:
+            existing = list_organizations(conn)
+            if existing:
+                print("scimgate is starting. SCIM base URLs:")
+                for org in existing:
+                    state = "on" if org.scim_enabled else "off"
+                    print(f"  {org.name}: http://{settings.host}:{settings.port}/scim/v2/{org.id}  (SCIM {state})")
+                print("Create a token with: scimgate token create --org ORG_ID --role owner")
+                return
+            org = create_organization(conn, "Default organization", "enterprise")
+            set_scim_enabled(conn, org.id, True)
+            _token_id, token = create_token(conn, org.id, "owner", name="first-start owner token")
+    finally:
+        engine.dispose()
+    print("scimgate created an enterprise organization with SCIM enabled.")
+    print(f"  SCIM base URL: http://{settings.host}:{settings.port}/scim/v2/{org.id}")
+    print(f"  Owner token:   {token}")
+    print("  The token is shown only this once; it is stored as a hash.", flush=True)
+
+
+def cmd_run(args) -> int:
+    settings = _settings(args)
+    configure_logging(settings.log_level)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    redis_server = _embedded_redis(settings)
+    worker = None
+    try:
+        _first_start(settings)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "scimgate", "worker"], env=_child_env(settings), stdin=subprocess.DEVNULL
+        )
+        _run_ingress(settings)
+    finally:
+        if worker and worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        if redis_server:
+            redis_server.stop()
+    return 0
+
+
+# -- management --------------------------------------------------------------------------------
+
+
+def cmd_org_create(args) -> int:
+    from infra.store.organizations import create_organization
+
+    engine = _engine(_settings(args))
+    with engine.begin() as conn:
+        org = create_organization(conn, args.name, args.tier)
+    engine.dispose()
+    _print({"id": org.id, "name": org.name, "tier": org.tier}, args.json, org.id)
+    return 0
+
+
+def cmd_org_list(args) -> int:
+    from infra.store.organizations import list_organizations
+
+    engine = _engine(_settings(args))
+    with engine.connect() as conn:
+        orgs = list_organizations(conn)
+    engine.dispose()
+    if args.json:
+        print(json.dumps([{"id": o.id, "name": o.name, "tier": o.tier, "scim_enabled": o.scim_enabled} for o in orgs]))
+    else:
+        for org in orgs:
+            print(f"{org.id}\t{org.tier}\tSCIM {'on' if org.scim_enabled else 'off'}\t{org.name}")
+    return 0
+
+
+def cmd_token_create(args) -> int:
+    from infra.store.organizations import create_token
+
+    engine = _engine(_settings(args))
+    with engine.begin() as conn:
+        token_id, token = create_token(conn, args.org, args.role, name=args.name)
+    engine.dispose()
+    _print({"token": token, "id": token_id}, args.json, token)
+    return 0
+
+
+def cmd_token_revoke(args) -> int:
+    from infra.store.organizations import revoke_token
+
+    engine = _engine(_settings(args))
+    with engine.begin() as conn:
+        revoked = revoke_token(conn, args.id)
+    engine.dispose()
+    print("revoked" if revoked else "no such live token")
+    return 0 if revoked else 1
+
+
+def cmd_scim(args) -> int:
+    from infra.store.organizations import set_scim_enabled
+
+    engine = _engine(_settings(args))
+    with engine.begin() as conn:
+        org = set_scim_enabled(conn, args.org, args.action == "enable")
+    engine.dispose()
+    print(f"SCIM {'enabled' if org.scim_enabled else 'disabled'} for {org.id}")
+    return 0
+
+
+def _format_event(event: dict) -> str:
+    resource = f"{event.get('resource_type', '')}/{event.get('resource_id', '')}".strip("/")
+    changed = ",".join(event.get("changed", []))
+    parts = [event.get("time", ""), event.get("action", ""), event.get("outcome", ""), f"org={event.get('org_id', '')}"]
+    if resource:
+        parts.append(resource)
+    if event.get("idp"):
+        parts.append(f"idp={event['idp']}")
+    if event.get("status"):
+        parts.append(f"status={event['status']}")
+    if changed:
+        parts.append(f"changed={changed}")
+    return "  ".join(parts)
+
+
+def cmd_audit_tail(args) -> int:
+    import redis
+
+    from infra.redis.audit_stream import read_events
+
+    settings = _settings(args)
+    redis_server = _embedded_redis(settings)
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        for _entry_id, event in read_events(
+            client, settings.audit_stream, org_id=args.org, follow=args.follow, count=args.count
+        ):
+            print(json.dumps(event) if args.json else _format_event(event), flush=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        client.close()
+        if redis_server and redis_server.process is not None:
+            redis_server.stop()
+    return 0
+
+
+# -- parser ------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scimgate", description="SCIM 2.0 provisioning service")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", help="data directory (SCIMGATE_DATA_DIR, default ./.scimgate)")
+    common.add_argument("--database-url", help="store URL (SCIMGATE_DATABASE_URL, default SQLite in the data dir)")
+    common.add_argument("--redis-url", help="Redis URL (SCIMGATE_REDIS_URL, default an embedded Redis)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    for name, func, text in (
+        ("run", cmd_run, "run the whole service (ingress, worker, embedded Redis)"),
+        ("serve", cmd_serve, "run the HTTP ingress only"),
+    ):
+        p = sub.add_parser(name, parents=[common], help=text)
+        p.add_argument("--port", type=int, help="HTTP port (SCIMGATE_PORT, default 8080)")
+        p.add_argument("--host", help="listen address (SCIMGATE_HOST, default 127.0.0.1)")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("worker", parents=[common], help="run a Celery worker")
+    p.add_argument("--concurrency", type=int, help="worker threads (SCIMGATE_WORKER_CONCURRENCY, default 4)")
+    p.set_defaults(func=cmd_worker)
+    sub.add_parser("migrate", parents=[common], help="apply database migrations").set_defaults(func=cmd_migrate)
+
+    org = sub.add_parser("org", help="organizations").add_subparsers(dest="org_command", required=True)
+    p = org.add_parser("create", parents=[common], help="create an organization")
+    p.add_argument("name")
+    p.add_argument("--tier", choices=["enterprise", "team"], default="enterprise")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_org_create)
+    p = org.add_parser("list", parents=[common], help="list organizations")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_org_list)
+
+    token = sub.add_parser("token", help="Organization API tokens").add_subparsers(dest="token_command", required=True)
+    p = token.add_parser("create", parents=[common], help="create a token (shown once)")
+    p.add_argument("--org", required=True)
+    p.add_argument("--role", choices=["owner", "member"], required=True)
+    p.add_argument("--name")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_token_create)
+    p = token.add_parser("revoke", parents=[common], help="revoke a token by id")
+    p.add_argument("id")
+    p.set_defaults(func=cmd_token_revoke)
+
+    scim = sub.add_parser("scim", help="turn SCIM provisioning on or off").add_subparsers(dest="action", required=True)
+    for action in ("enable", "disable"):
+        p = scim.add_parser(action, parents=[common])
+        p.add_argument("--org", required=True)
+        p.set_defaults(func=cmd_scim)
+
+    audit = sub.add_parser("audit", help="the audit stream").add_subparsers(dest="audit_command", required=True)
+    p = audit.add_parser("tail", parents=[common], help="print recent audit events")
+    p.add_argument("--org")
+    p.add_argument("--follow", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--count", type=int, default=100)
+    p.set_defaults(func=cmd_audit_tail)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except Exception as error:
+        from infra.store.organizations import OrganizationError
+
+        if isinstance(error, OrganizationError):
+            print(f"scimgate: {error}", file=sys.stderr)
+            return 2
+        raise

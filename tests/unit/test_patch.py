@@ -16,8 +16,6 @@ from domain.patch import (
     parse_patch_request,
 )
 
-pytest.importorskip("domain.filter.parser")
-
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 USER_ID = "23a35c27-23d3-4c03-b4c5-6443c09e7173"

@@ -1,0 +1,187 @@
+"""Output rendering and RFC 7644 §3.9 projection."""
+
+from __future__ import annotations
+
+import pytest
+
+from domain.resource import is_requested, parse_attribute_list, render
+
+CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+USER_ID = "2819c223-7f76-453a-919d-413861904646"
+
+META = {
+    "resourceType": "User",
+    "created": "2010-01-23T04:56:22Z",
+    "lastModified": "2011-05-13T04:42:34Z",
+    "location": f"https://example.com/scim/v2/org/Users/{USER_ID}",
+    "version": 'W/"3694e05e9dff591"',
+}
+
+DOCUMENT = {
+    "userName": "bjensen@example.com",
+    "externalId": "701984",
+    "name": {"givenName": "Barbara", "familyName": "Jensen"},
+    "displayName": "Babs Jensen",
+    "active": True,
+    "emails": [{"value": "bjensen@example.com", "type": "work", "primary": True},
+               {"value": "babs@jensen.org", "type": "home"}],
+    ENT: {"department": "Tour Operations", "manager": {"value": "m1"}},
+}
+
+GROUPS = [{"value": "g1", "$ref": "https://example.com/scim/v2/org/Groups/g1", "display": "Tour Guides"}]
+
+
+def user(**kwargs):
+    return render("User", DOCUMENT, id=USER_ID, meta=META, **kwargs)
+
+
+def test_full_user():
+    out = user(groups=GROUPS)
+    assert out["schemas"] == [CORE, ENT]
+    assert out["id"] == USER_ID
+    assert out["meta"] == META
+    assert out["userName"] == "bjensen@example.com"
+    assert out["externalId"] == "701984"
+    assert out[ENT] == DOCUMENT[ENT]
+    assert out["groups"] == GROUPS
+    assert list(out)[:3] == ["schemas", "id", "externalId"]
+    assert list(out)[-1] == "meta"
+
+
+def test_render_does_not_alias_the_document():
+    out = user()
+    out["name"]["givenName"] = "changed"
+    out[ENT]["department"] = "changed"
+    assert DOCUMENT["name"]["givenName"] == "Barbara"
+    assert DOCUMENT[ENT]["department"] == "Tour Operations"
+
+
+def test_no_extension_no_extension_schema():
+    out = render("User", {"userName": "a"}, id="1", meta={"resourceType": "User"})
+    assert out == {"schemas": [CORE], "id": "1", "userName": "a", "meta": {"resourceType": "User"}}
+
+
+def test_password_and_unknown_keys_are_never_sent():
+    out = render("User", {"userName": "a", "password": "secret", "bogus": 1}, id="1", meta={})
+    assert "password" not in out and "bogus" not in out
+    out = render("User", {"userName": "a", "password": "secret"}, id="1", meta={}, attributes=["password"])
+    assert "password" not in out
+
+
+def test_group_with_members_and_okta_empty_members():
+    members = [{"value": "u1", "$ref": "https://x/Users/u1", "display": "U One", "type": "User"}]
+    out = render("Group", {"displayName": "T"}, id="g", meta={"resourceType": "Group"}, members=members)
+    assert out == {"schemas": [GROUP], "id": "g", "displayName": "T", "members": members,
+                   "meta": {"resourceType": "Group"}}
+    out = render("Group", {"displayName": "T"}, id="g", meta={}, members=[])
+    assert out["members"] == []
+    out = render("Group", {"displayName": "T"}, id="g", meta={})
+    assert "members" not in out
+
+
+def test_entra_excluded_members():
+    members = [{"value": "u1"}]
+    out = render("Group", {"displayName": "T"}, id="g", meta={}, members=members, excluded_attributes=["members"])
+    assert "members" not in out
+    assert out["displayName"] == "T"
+    assert is_requested("Group", "members", None, ["members"]) is False
+    assert is_requested("Group", "members", None, ["MEMBERS"]) is False
+    assert is_requested("Group", "members", None, None) is True
+    assert is_requested("Group", "members", ["displayName"], None) is False
+    assert is_requested("Group", "members", ["members.value"], None) is True
+    assert is_requested("User", "groups", None, ["emails"]) is True
+    assert is_requested("User", "id", ["userName"], None) is True
+    assert is_requested("User", "nope", None, None) is False
+
+
+@pytest.mark.parametrize(
+    "attributes, expected_keys",
+    [
+        (["userName"], ["schemas", "id", "userName"]),
+        (["USERNAME", "displayname"], ["schemas", "id", "userName", "displayName"]),
+        (["name.givenName"], ["schemas", "id", "name"]),
+        (["emails.value"], ["schemas", "id", "emails"]),
+        ([f"{ENT}:department"], ["schemas", "id", ENT]),
+        (["department"], ["schemas", "id", ENT]),
+        ([ENT], ["schemas", "id", ENT]),
+        ([f"{CORE}:userName"], ["schemas", "id", "userName"]),
+        (["meta"], ["schemas", "id", "meta"]),
+        (["meta.lastModified"], ["schemas", "id", "meta"]),
+        (["id"], ["schemas", "id"]),
+        (["nonsense", "userName"], ["schemas", "id", "userName"]),
+        (["groups"], ["schemas", "id", "groups"]),
+    ],
+)
+def test_attributes_parameter(attributes, expected_keys):
+    out = user(groups=GROUPS, attributes=attributes)
+    assert list(out) == expected_keys
+
+
+def test_attributes_sub_attribute_projection():
+    out = user(attributes=["name.givenName", "emails.value", f"{ENT}:manager.value", "meta.lastModified"])
+    assert out["name"] == {"givenName": "Barbara"}
+    assert out["emails"] == [{"value": "bjensen@example.com"}, {"value": "babs@jensen.org"}]
+    assert out[ENT] == {"manager": {"value": "m1"}}
+    assert out["meta"] == {"lastModified": "2011-05-13T04:42:34Z"}
+    assert out["schemas"] == [CORE, ENT]
+
+
+def test_attributes_extension_only_in_schemas_when_sent():
+    out = user(attributes=["userName"])
+    assert out["schemas"] == [CORE]
+
+
+def test_attributes_sub_attribute_missing_drops_parent():
+    out = user(attributes=["name.middleName"])
+    assert "name" not in out
+
+
+@pytest.mark.parametrize(
+    "excluded, absent, present",
+    [
+        (["emails"], ["emails"], ["userName", "name", ENT]),
+        (["id"], [], ["id"]),  # returned always: cannot be excluded
+        (["name.givenName"], [], ["name"]),
+        ([f"{ENT}:department"], [], [ENT]),
+        ([ENT], [ENT], ["userName"]),
+        (["meta", "groups"], ["meta", "groups"], ["id"]),
+        (["bogus"], [], ["userName", "emails", "meta"]),
+    ],
+)
+def test_excluded_attributes(excluded, absent, present):
+    out = user(groups=GROUPS, excluded_attributes=excluded)
+    for key in absent:
+        assert key not in out
+    for key in present:
+        assert key in out
+
+
+def test_excluded_sub_attributes():
+    out = user(excluded_attributes=["name.givenName", "emails.primary", f"{ENT}:department"])
+    assert out["name"] == {"familyName": "Jensen"}
+    assert out["emails"] == [{"value": "bjensen@example.com", "type": "work"},
+                             {"value": "babs@jensen.org", "type": "home"}]
+    assert out[ENT] == {"manager": {"value": "m1"}}
+
+
+def test_excluding_every_extension_attribute_drops_its_schema():
+    out = user(excluded_attributes=[f"{ENT}:department", f"{ENT}:manager"])
+    assert ENT not in out
+    assert out["schemas"] == [CORE]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (None, None),
+        ("", None),
+        ("  ,  ", None),
+        ("userName", ["userName"]),
+        ("userName, name.givenName,emails.value", ["userName", "name.givenName", "emails.value"]),
+        (f"{ENT}:department,", [f"{ENT}:department"]),
+    ],
+)
+def test_parse_attribute_list(text, expected):
+    assert parse_attribute_list(text) == expected

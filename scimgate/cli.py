@@ -102,8 +102,14 @@ def cmd_worker(args) -> int:
     settings = _settings(args)
     configure_logging(settings.log_level)
     redis_server = _embedded_redis(settings)
+    import warnings
+
+    from celery.exceptions import SecurityWarning
+
     from worker.app import configure
 
+    # Containers commonly run as root; the warning is about pickle, which scimgate never accepts.
+    warnings.filterwarnings("ignore", category=SecurityWarning)
     app = configure(settings)
     concurrency = str(getattr(args, "concurrency", None) or settings.worker_concurrency)
     try:

@@ -7,7 +7,7 @@ from celery.signals import worker_process_init, worker_ready, worker_shutdown
 
 from infra.celery_config import celery_settings
 from infra.config import Settings
-from infra.logging import configure_logging
+from infra.logging import configure_logging, get_logger
 
 app = Celery("scimgate")
 _runtime = None
@@ -40,6 +40,7 @@ def _reset_after_fork(**_kwargs) -> None:
 @worker_ready.connect
 def _start_relay(**_kwargs) -> None:
     runtime().start_relay_thread()
+    get_logger("scimgate.worker").info("worker_ready", queue=app.conf.task_default_queue)
 
 
 @worker_shutdown.connect

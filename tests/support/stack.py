@@ -156,7 +156,7 @@ class Stack:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise RuntimeError(f"worker exited: {log_path.read_text()[-2000:]}")
-            if log_path.exists() and b"ready" in log_path.read_bytes():
+            if log_path.exists() and b"worker_ready" in log_path.read_bytes():
                 return
             time.sleep(0.05)
         raise RuntimeError(f"worker not ready: {log_path.read_text()[-2000:]}")

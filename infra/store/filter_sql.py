@@ -23,7 +23,7 @@ Semantics:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Callable, Protocol
 
@@ -505,6 +505,8 @@ class _ResourceScope:
     # -- leaves
 
     def leaf(self, node: Leaf) -> tuple[ColumnElement[bool], bool]:
+        if _is_schemas(node.path):
+            return self._schemas(node), False
         resolved = self.resolve(node.path)
         if isinstance(node, ValuePath):
             if not resolved.attr.multi_valued or resolved.sub is not None:
@@ -528,6 +530,24 @@ class _ResourceScope:
         leaf = _value_leaf(resolved, node.path, node.op)
         value = self.value_of(leaf, node.path)
         return _compare(value, node.op, node.value, self.target.sqlite, str(node.path)), False
+
+    def _schemas(self, node: Leaf) -> ColumnElement[bool]:
+        """``schemas eq "<URN>"`` (RFC 7644 §3.4.2.2's example): the core URN always holds, an
+        extension URN when the resource carries that extension's attributes."""
+        if isinstance(node, Present):
+            return true()
+        if not isinstance(node, Compare) or node.op != "eq":
+            raise InvalidFilter('schemas supports only "eq", "ne" and "pr"')
+        wanted = _as_text(node.value).lower()
+        rt = registry.resource_type(self.target.resource_type)
+        if wanted == rt.schema.lower():
+            return true()
+        for ext in rt.extensions:
+            if wanted == ext.schema.lower():
+                holder = AttributeDef(name=ext.schema, type=COMPLEX)
+                resolved = ResolvedAttr(ext.schema, holder, None, (ext.schema,), (ext.schema,))
+                return self.value_of(resolved, node.path).present()
+        return false()
 
     # -- singular values
 
@@ -731,9 +751,11 @@ class _MembershipElements(_Elements):
 
 
 def _exact(attr: AttributeDef) -> AttributeDef:
-    from dataclasses import replace
-
     return replace(attr, case_exact=True)
+
+
+def _is_schemas(path: AttrPath) -> bool:
+    return path.urn is None and path.sub_attr is None and path.attr.lower() == "schemas"
 
 
 def _sqlite_path(keys: tuple[str, ...]) -> str:

@@ -3,6 +3,7 @@ SCIMGATE_TEST_DATABASE_URL is set): each case asserts exactly which resources ma
 
 from __future__ import annotations
 
+import random
 import uuid
 from datetime import datetime
 
@@ -238,6 +239,12 @@ USER_CASES = [
     ('title pr and not (emails[type eq "home" and value ew ".org"])', {"bob"}),
     ('userName eq "bob" or userName eq "dave" or userName eq "dävé" or externalId eq "ext-Alice"',
      {"alice", "bob", "dave"}),
+    # schemas (RFC 7644 §3.4.2.2 example): an extension URN matches resources carrying it
+    (f'schemas eq "{ENT}"', {"alice", "bob"}),
+    (f'schemas eq "{ENT.upper()}"', {"alice", "bob"}),
+    (f'schemas ne "{ENT}"', {"carol", "dave"}),
+    (f'schemas eq "{CORE}"', ALL_USERS),
+    ('schemas eq "urn:example:other"', set()),
 ]
 
 
@@ -326,7 +333,7 @@ def test_sort_by_multi_valued_uses_primary_then_first(store):
     rows = _sorted(store, "User", AttrPath(None, "emails"), "emails pr")
     assert rows == [("alice", "alice@example.com"), ("bob", "bob@work.example.com")]
     rows = _sorted(store, "User", AttrPath(None, "emails", "type"), "emails pr")
-    assert rows == [("alice", "work"), ("bob", "work")]
+    assert dict(rows) == {"alice": "work", "bob": "work"}  # each primary value's type
     rows = _sorted(store, "User", AttrPath(None, "ims"), "ims pr")
     assert rows == [("carol", "carol@xmpp")]
 
@@ -395,3 +402,51 @@ def test_numeric_attribute_rejects_substring_ops(level_attribute):
     with pytest.raises(InvalidFilter):
         compile_filter("User", parse_filter('level eq "three"'), "postgresql")
 
+
+
+# ---------------------------------------------------------------- robustness: random filters
+
+
+_ATTRS = [
+    "userName", "externalId", "id", "displayName", "active", "title", "nickName", "name",
+    "name.givenName", "emails", "emails.value", "emails.type", "emails.primary", "ims",
+    "addresses", "addresses.postalCode", "groups", "groups.display", "groups.type", "members",
+    "members.value", "members.display", "meta", "meta.created", "meta.lastModified",
+    "meta.resourceType", "meta.version", "schemas", "password", "nope", "manager",
+    f"{ENT}:manager.value", f"{ENT}:employeeNumber", f"{CORE}:name.familyName",
+]
+_SUBS = ["value", "type", "primary", "display", "givenName", "nope", "$ref"]
+_OPS = ["eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le", "pr"]
+_VALUES = ['"x"', '""', '"a_%\\\\*?["', "42", "-1.5", "true", "False", "null", '"True"',
+           '"2024-01-01T00:00:00Z"', "bare", '"\\u00e9"', '"bob"']
+
+
+def _random_filter(rng: random.Random, depth: int = 0) -> str:
+    roll = rng.random()
+    if depth < 3 and roll < 0.25:
+        return f"{_random_filter(rng, depth + 1)} {rng.choice(['and', 'or'])} {_random_filter(rng, depth + 1)}"
+    if depth < 3 and roll < 0.35:
+        return f"not ({_random_filter(rng, depth + 1)})"
+    if roll < 0.5:
+        inner = " and ".join(_random_term(rng, rng.choice(_SUBS)) for _ in range(rng.randint(1, 2)))
+        return f"{rng.choice(_ATTRS)}[{inner}]"
+    return _random_term(rng, rng.choice(_ATTRS))
+
+
+def _random_term(rng: random.Random, attr: str) -> str:
+    op = rng.choice(_OPS)
+    return f"{attr} pr" if op == "pr" else f"{attr} {op} {rng.choice(_VALUES)}"
+
+
+@pytest.mark.parametrize("resource_type", ["User", "Group"])
+def test_random_filters_compile_and_run_or_raise_invalid_filter(store, resource_type):
+    rng = random.Random(2024 if resource_type == "User" else 2025)
+    ran = 0
+    for _ in range(300):
+        text = _random_filter(rng)
+        try:
+            _query(store, resource_type, text)
+        except InvalidFilter:
+            continue
+        ran += 1
+    assert ran > 20  # the generator produces plenty of valid filters too

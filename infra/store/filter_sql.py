@@ -508,6 +508,10 @@ class _ResourceScope:
         if _is_schemas(node.path):
             return self._schemas(node), False
         resolved = self.resolve(node.path)
+        if self._is_membership(resolved):
+            wanted = _membership_id_lookup(node, resolved)
+            if wanted is not None:
+                return _MembershipElements(self.target, resolved).having(wanted), True
         if isinstance(node, ValuePath):
             if not resolved.attr.multi_valued or resolved.sub is not None:
                 raise InvalidFilter(f"{node.path} is not multi-valued: it takes no [filter]")
@@ -736,6 +740,11 @@ class _MembershipElements(_Elements):
             query = query.where(condition)
         return query.exists()
 
+    def having(self, other_id: str) -> ColumnElement[bool]:
+        """``id IN (ids linked to other_id)``: the IdP lookup, driven by the membership index."""
+        linked = select(self.own_id).where(self.other_id == literal(other_id, String))
+        return self.target.table.c.id.in_(linked)
+
     def sub_value(self, sub: AttributeDef | None) -> _Value:
         name = sub.name if sub else "value"
         attr = sub or self.parent.attr
@@ -748,6 +757,22 @@ class _MembershipElements(_Elements):
         if name == "type":
             return _ColumnValue(attr, literal(self.kind, String))
         raise InvalidFilter(f"{self.parent.attr.name}.{name} cannot be used in a filter")
+
+
+def _membership_id_lookup(node: Leaf, resolved: ResolvedAttr) -> str | None:
+    """The id in ``groups eq "id"``, ``members.value eq "id"`` or ``members[value eq "id"]``."""
+    compare: Filter = node
+    if isinstance(node, ValuePath):
+        compare = node.filter
+        if not isinstance(compare, Compare) or compare.path.urn or compare.path.sub_attr:
+            return None
+        if compare.path.attr.lower() != "value":
+            return None
+    elif resolved.sub is not None and resolved.sub.name != "value":
+        return None
+    if not isinstance(compare, Compare) or compare.op != "eq" or compare.value is None:
+        return None
+    return _as_text(compare.value)
 
 
 def _exact(attr: AttributeDef) -> AttributeDef:

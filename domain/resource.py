@@ -313,10 +313,13 @@ def _schemas_listed(resource_type_name: str, body: dict) -> list[str]:
     return lowered
 
 
-def _is_ignored_urn_key(key: str, listed: list[str]) -> bool:
-    """A key that names, or is qualified by, a schema URI the client listed in ``schemas``."""
+def _is_ignored_urn_key(resource_type_name: str, key: str, listed: list[str]) -> bool:
+    """A key that names, or is qualified by, a schema URI the client listed in ``schemas``
+    that is not one of ours (an extension we don't know)."""
+    ours = _schema_urns(resource_type_name)
     lowered = key.lower()
-    return any(lowered == urn or lowered.startswith(urn + ":") for urn in listed if urn)
+    return any(lowered == urn or lowered.startswith(urn + ":")
+               for urn in listed if urn and urn not in ours)
 
 
 def normalize(resource_type: str, body: Any, *, existing: dict | None = None) -> Normalized:
@@ -383,7 +386,7 @@ def normalize(resource_type: str, body: Any, *, existing: dict | None = None) ->
             continue
         resolved = resolve_key(rt_def.id, key)
         if resolved is None:
-            if lowered.startswith("urn:") and _is_ignored_urn_key(key, listed):
+            if _is_ignored_urn_key(rt_def.id, key, listed):
                 continue  # an extension we don't know, declared by the client: ignored
             raise InvalidValue(f"unknown attribute '{key}'")
         assign(resolved, value, key)
@@ -523,9 +526,9 @@ def is_requested(
 
 
 def _decide(attr: AttributeDef, key: tuple[str, ...], include: _Selection | None,
-            exclude: _Selection | None) -> bool | set[str] | None:
-    """False: drop; True: keep whole; a set: keep only these sub-attributes;
-    None passed to exclusion as a set of sub-attributes to remove is handled by the caller."""
+            exclude: _Selection | None) -> bool | set[str]:
+    """Whether a top-level attribute is sent: False (drop it), True (send it; sub-attribute
+    exclusions are applied by the caller) or a set (send only these sub-attributes)."""
     if attr.returned == NEVER or attr.mutability == WRITE_ONLY:
         return False
     if attr.returned == ALWAYS:
@@ -620,7 +623,6 @@ def render(
     full.append((COMMON_ATTRIBUTES[2], ("meta",), meta))
 
     out: dict = {"schemas": [rt.schema]}
-    requested_subs = include.entries if include is not None else {}
     for attr, key, value in full:
         decision = _decide(attr, key, include, exclude)
         if decision is False:
@@ -630,7 +632,7 @@ def render(
             drop = None
             if exclude is not None and include is None and isinstance(exclude.entries.get(key), set):
                 drop = exclude.entries[key]
-            requested = requested_subs.get(key) if include is not None else None
+            requested = keep
             value = _project_complex(attr, copy.deepcopy(value), keep, drop, requested)
             if (value == {} or value == []) and attr.returned != ALWAYS and key != ("members",) \
                     and key != ("groups",):

@@ -691,3 +691,50 @@ def test_datetime_values_are_validated():
     # No writable dateTime attribute in the core schemas; meta's are readOnly.
     with pytest.raises(Mutability):
         patch_user(base_user(), {"op": "replace", "path": "meta.created", "value": "yesterday"})
+
+
+# ---------------------------------------------------------------------------------------------
+# Principle 6: any input gives a SCIM error, never an unexpected exception
+# ---------------------------------------------------------------------------------------------
+
+_FUZZ_KEYS = ["userName", "name", "name.givenName", "emails", "active", "members", "id", "meta", "groups",
+              "displayName", ENT, f"{ENT}:manager", "manager", "password", "x509Certificates", "addresses",
+              "schemas", "externalId", "nope", "value", "type", "primary", "$ref", "display"]
+_FUZZ_PATHS = ["emails", 'emails[type eq "work"].value', "name.givenName", "members", 'members[value eq "a"]',
+               "members[display eq 1]", "active", ENT, f"{ENT}:manager", f"{ENT}:manager.value",
+               "emails[primary eq true]", "id", "meta.created", 'addresses[type eq "work"]', "bad[[",
+               "emails[value pr].primary", "groups", "emails.value", "urn:x:y:z", "members.value", ""]
+
+
+def _random_value(rng, depth=0):
+    roll = rng.random()
+    if depth > 2 or roll < 0.3:
+        return rng.choice([None, True, False, "True", "x", "", 1, 1.5, "2020-01-01T00:00:00Z"])
+    if roll < 0.6:
+        return [_random_value(rng, depth + 1) for _ in range(rng.randint(0, 3))]
+    return {rng.choice(_FUZZ_KEYS): _random_value(rng, depth + 1) for _ in range(rng.randint(0, 4))}
+
+
+def test_random_patches_only_raise_scim_errors():
+    import random
+
+    from domain.errors import ScimError
+
+    rng = random.Random(7)
+    for _ in range(3000):
+        operations = []
+        for _ in range(rng.randint(1, 3)):
+            operation: dict = {"op": rng.choice(["add", "Replace", "remove", "x"])}
+            if rng.random() < 0.8:
+                operation["path"] = rng.choice(_FUZZ_PATHS)
+            if rng.random() < 0.8:
+                operation["value"] = _random_value(rng)
+            operations.append(operation)
+        document = base_user() if rng.random() < 0.5 else base_group()
+        snapshot = copy.deepcopy(document)
+        try:
+            parsed = parse_patch_request({"Operations": operations})
+            apply_patch("User" if "userName" in document else "Group", document, parsed, resource_id="1")
+        except ScimError as error:
+            assert 400 <= error.status < 500
+        assert document == snapshot

@@ -179,6 +179,19 @@ def test_unknown_extension_listed_in_schemas_is_ignored():
     assert out.document == {"userName": "a"}
 
 
+def test_unknown_attribute_qualified_by_our_own_urn_is_rejected():
+    with pytest.raises(InvalidValue):
+        normalize("User", {"schemas": [CORE, ENT], "userName": "a", f"{CORE}:nope": "x"})
+    with pytest.raises(InvalidValue):
+        normalize("User", {"schemas": [CORE, ENT], "userName": "a", f"{ENT}:nope": "x"})
+
+
+def test_non_urn_schema_uri_listed_is_ignored_as_a_key():
+    ms = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
+    out = normalize("Group", {"schemas": [GROUP, ms], "displayName": "g", ms: {"x": 1}})
+    assert out.document == {"displayName": "g"}
+
+
 def test_unknown_extension_not_listed_is_rejected():
     custom = "urn:example:params:scim:schemas:extension:custom:2.0:User"
     with pytest.raises(InvalidValue) as info:
@@ -377,3 +390,34 @@ def test_datetime_coercion(value, ok):
     else:
         with pytest.raises(InvalidValue):
             coerce_value(last_modified, value, name="meta.lastModified")
+
+
+def test_random_bodies_only_raise_scim_errors():
+    """Principle 6: whatever the body, a SCIM 4xx or a result, never another exception."""
+    import random
+
+    from domain.errors import ScimError
+    from domain.resource import render
+
+    keys = ["userName", "name", "name.givenName", "emails", "active", "members", "id", "meta", "groups",
+            "displayName", ENT, f"{ENT}:manager", "manager", "password", "x509Certificates", "addresses",
+            "schemas", "externalId", "nope", "value", "type", "primary", "$ref", "display"]
+
+    def value(rng, depth=0):
+        roll = rng.random()
+        if depth > 2 or roll < 0.3:
+            return rng.choice([None, True, False, "True", "x", "", 1, 1.5, "2020-01-01T00:00:00Z"])
+        if roll < 0.6:
+            return [value(rng, depth + 1) for _ in range(rng.randint(0, 3))]
+        return {rng.choice(keys): value(rng, depth + 1) for _ in range(rng.randint(0, 4))}
+
+    rng = random.Random(11)
+    for _ in range(3000):
+        rt = rng.choice(["User", "Group"])
+        body = {k: value(rng, 1) for k in rng.sample(keys, rng.randint(0, 6))}
+        try:
+            out = normalize(rt, body, existing=rng.choice([None, {"userName": "u", "displayName": "d"}]))
+        except ScimError as error:
+            assert 400 <= error.status < 500
+            continue
+        render(rt, out.document, id="1", meta={}, attributes=rng.choice([None, ["name.givenName", "emails"]]))

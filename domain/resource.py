@@ -62,7 +62,6 @@ __all__ = [
     "resolve_key",
     "check_required",
     "changed_attributes",
-    "attribute_label",
 ]
 
 #: Marks a value that is null, an empty list or an empty complex value: "unassigned".
@@ -240,13 +239,6 @@ def coerce_members(value: Any) -> list[str]:
             seen.add(member_id)
             ids.append(member_id)
     return ids
-
-
-def attribute_label(resolved: ResolvedAttr) -> str:
-    """The top-level name used in ``changed`` lists: ``userName``, or ``<urn>:department``."""
-    if len(resolved.json_keys) > len(resolved.canonical):
-        return f"{resolved.schema}:{resolved.attr.name}"
-    return resolved.attr.name
 
 
 def changed_attributes(resource_type_name: str, before: dict, after: dict) -> list[str]:

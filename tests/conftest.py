@@ -11,8 +11,9 @@ import os
 import uuid
 
 import pytest
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, text
 
+from infra.store.engine import make_sync_engine
 from infra.store.tables import metadata
 
 TEST_DATABASE_URL = os.environ.get("SCIMGATE_TEST_DATABASE_URL", "")
@@ -32,6 +33,7 @@ def sync_engine(tmp_path):
         with admin.begin() as conn:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
         engine = _postgres_schema_engine(TEST_DATABASE_URL, schema)
+        engine.test_schema = schema  # for tests that also need an async engine on the same schema
         metadata.create_all(engine)
         try:
             yield engine
@@ -41,12 +43,8 @@ def sync_engine(tmp_path):
                 conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
             admin.dispose()
     else:
-        engine = create_engine(f"sqlite:///{tmp_path / 'store.db'}")
-
-        @event.listens_for(engine, "connect")
-        def _fk_on(dbapi_conn, _record):  # pragma: no cover - trivial
-            dbapi_conn.execute("PRAGMA foreign_keys=ON")
-
+        # The production engine: WAL, foreign keys, and transactions SQLite's savepoints rely on.
+        engine = make_sync_engine(f"sqlite:///{tmp_path / 'store.db'}")
         metadata.create_all(engine)
         try:
             yield engine

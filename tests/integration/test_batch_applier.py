@@ -1,0 +1,149 @@
+"""The worker's batch transaction against a real store: savepoints, the ledger fence, the outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+
+import orjson
+import pytest
+from sqlalchemy import func, select
+
+from domain import commands as c
+from domain.commands import Actor, Command
+from infra.store import ledger
+from infra.store.engine import make_async_engine
+from infra.store.fence import fence
+from infra.store.organizations import create_organization
+from infra.store.repositories import SqlTeams, SqlUsers
+from infra.store.tables import audit_outbox, processed_commands, team_members, users
+from worker.apply import BatchApplier
+
+_ids = itertools.count()
+
+
+@pytest.fixture
+def org_id(sync_engine):
+    with sync_engine.begin() as conn:
+        return create_organization(conn, "Acme").id
+
+
+def command(org_id, kind, body=None, *, resource_id=None, deadline_in=30.0, **options) -> Command:
+    return Command(
+        id=f"cmd-{next(_ids)}-{time.time_ns()}", kind=kind, org_id=org_id, actor=Actor("tok", "ua", "okta"),
+        request_id="req", deadline=time.time() + deadline_in, reply_to="r", resource_id=resource_id, body=body,
+        options=options,
+    )
+
+
+def user(name):
+    return {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name}
+
+
+def count(engine, table, *where):
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
+
+
+def test_one_failing_command_touches_no_other(sync_engine, org_id):
+    applier = BatchApplier(sync_engine)
+    batch = [
+        command(org_id, c.USER_CREATE, user("a@x")),
+        command(org_id, c.USER_CREATE, user("A@X")),  # clashes with the first, in the same batch
+        command(org_id, c.USER_CREATE, user("b@x")),
+        command(org_id, c.USER_PATCH, {"Operations": []}, resource_id="nope"),
+    ]
+    decided, seqs = applier.apply(batch)
+    assert [d.reply.status for d in decided] == [201, 409, 201, 404]
+    assert [d.outcome for d in decided] == ["applied", "rejected", "applied", "rejected"]
+    assert count(sync_engine, users) == 2
+    assert count(sync_engine, processed_commands) == 4
+    assert len(seqs) == 4 == count(sync_engine, audit_outbox)
+
+
+def test_redelivery_changes_nothing_and_returns_the_stored_reply(sync_engine, org_id):
+    applier = BatchApplier(sync_engine)
+    create = command(org_id, c.USER_CREATE, user("a@x"))
+    first, _ = applier.apply([create])
+    second, seqs = applier.apply([create])
+    assert second[0].outcome == "duplicate"
+    assert second[0].reply == first[0].reply
+    assert seqs == [] and count(sync_engine, users) == 1 and count(sync_engine, audit_outbox) == 1
+
+
+def test_expired_commands_are_recorded_and_dropped(sync_engine, org_id):
+    applier = BatchApplier(sync_engine)
+    late = command(org_id, c.USER_CREATE, user("late@x"), deadline_in=-1)
+    decided, _ = applier.apply([late])
+    assert decided[0].outcome == "expired" and decided[0].reply.status == 503
+    assert count(sync_engine, users) == 0
+    with sync_engine.connect() as conn:
+        assert ledger.decided_reply(conn, late.id)[0] == ledger.EXPIRED
+        event = orjson.loads(conn.execute(select(audit_outbox.c.event)).scalar_one())
+    assert event["outcome"] == "expired" and event["command_id"] == late.id
+
+
+def test_a_command_that_runs_out_of_time_before_commit_is_redone_without(sync_engine, org_id):
+    """The deadline is checked again just before commit; the late command is dropped, the rest kept."""
+    times = iter([0.0, 0.0])  # both start in time; by the pre-commit check the first one's deadline passed
+
+    def clock():
+        return next(times, 10.0)
+
+    applier = BatchApplier(sync_engine, clock=clock)
+    soon = command(org_id, c.USER_CREATE, user("soon@x"))
+    later = command(org_id, c.USER_CREATE, user("later@x"))
+    soon = Command(**{**soon.__dict__, "deadline": 5.0})
+    later = Command(**{**later.__dict__, "deadline": 100.0})
+    decided, _ = applier.apply([soon, later])
+    assert {d.command.id: d.outcome for d in decided} == {soon.id: "expired", later.id: "applied"}
+    with sync_engine.connect() as conn:
+        names = [row.user_name for row in conn.execute(select(users.c.user_name))]
+    assert names == ["later@x"]
+
+
+def fence_now(sync_engine, create: Command):
+    """Run the ingress's fence for ``create`` on an async engine over the same store."""
+    url = sync_engine.url.render_as_string(hide_password=False)
+    schema = getattr(sync_engine, "test_schema", None)
+    kwargs = {"connect_args": {"server_settings": {"search_path": schema}}} if schema else {}
+
+    async def run():
+        engine = make_async_engine(url, **kwargs)
+        try:
+            return await fence(engine, create)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def test_the_ingress_fence_wins_over_a_later_worker(sync_engine, org_id):
+    create = command(org_id, c.USER_CREATE, user("fenced@x"))
+    assert fence_now(sync_engine, create) is None  # nobody applied it: fenced off as expired
+    decided, _ = BatchApplier(sync_engine).apply([create])  # a worker receives it afterwards
+    assert decided[0].outcome == "duplicate" and decided[0].reply.status == 503
+    assert count(sync_engine, users) == 0
+
+
+def test_the_fence_returns_the_committed_reply_when_a_worker_won(sync_engine, org_id):
+    create = command(org_id, c.USER_CREATE, user("won@x"))
+    decided, _ = BatchApplier(sync_engine).apply([create])
+    reply = fence_now(sync_engine, create)
+    assert reply == decided[0].reply and reply.status == 201
+
+
+def test_membership_set_operations_cost_the_change(sync_engine, org_id):
+    applier = BatchApplier(sync_engine)
+    created = applier.apply([command(org_id, c.USER_CREATE, user(f"u{i}@x")) for i in range(5)])[0]
+    ids = [d.reply.body["id"] for d in created]
+    team = applier.apply([command(org_id, c.GROUP_CREATE, {"displayName": "Eng"})])[0][0].reply.body["id"]
+    with sync_engine.begin() as conn:
+        teams = SqlTeams(conn)
+        assert teams.add_members(org_id, team, ids[:3]) == ids[:3]
+        assert teams.add_members(org_id, team, ids[:4]) == [ids[3]]  # only the new one
+        assert sorted(teams.remove_members(team, [ids[0], ids[4]])) == [ids[0]]
+        SqlUsers(conn).delete(org_id, ids[1])
+        assert sorted(m["value"] for m in teams.members_of(team)) == sorted([ids[2], ids[3]])
+    assert count(sync_engine, team_members) == 2

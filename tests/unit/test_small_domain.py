@@ -1,0 +1,59 @@
+"""IdP recognition, password stripping and the command wire format."""
+
+from __future__ import annotations
+
+import pytest
+
+from domain.commands import Actor, Command, Reply
+from domain.idp import identify_idp
+from domain.secrets import strip_patch_passwords
+
+
+@pytest.mark.parametrize(
+    "agent, flag, idp",
+    [
+        ("Okta SCIM Client 1.0.0", False, "okta"),
+        ("OKTA SCIM Integration", False, "okta"),
+        ("Microsoft Azure AD SCIM provisioning 1.0.0", False, "entra"),
+        ("", True, "entra"),
+        ("Apache-HttpClient/4.5.13 (Java/11)", False, "ping"),
+        ("OneLogin SCIM", False, "onelogin"),
+        ("JumpCloud SCIM Client", False, "jumpcloud"),
+        ("Rippling/1.0", False, "rippling"),
+        ("", False, "unknown"),
+        (None, False, "unknown"),
+        ("curl/8.0", False, "unknown"),
+    ],
+)
+def test_identify_idp(agent, flag, idp):
+    assert identify_idp(agent, entra_flag=flag) == idp
+
+
+def test_strip_patch_passwords():
+    body = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [
+            {"op": "replace", "path": "password", "value": "s3cret"},
+            {"op": "replace", "value": {"active": False, "password": "s3cret"}},
+            {"op": "replace", "path": "urn:ietf:params:scim:schemas:core:2.0:User:password", "value": "s3cret"},
+        ],
+    }
+    cleaned, supplied = strip_patch_passwords(body)
+    assert supplied is True
+    assert "s3cret" not in str(cleaned)
+    assert cleaned["Operations"] == [{"op": "replace", "value": {"active": False}}]
+    assert "s3cret" in str(body)  # the caller's body is left alone
+
+
+def test_strip_patch_passwords_leaves_other_bodies():
+    assert strip_patch_passwords({"Operations": [{"op": "add", "path": "title", "value": "x"}]})[1] is False
+    assert strip_patch_passwords("not a dict") == ("not a dict", False)
+
+
+def test_command_and_reply_round_trip_the_wire():
+    command = Command("id1", "user.create", "org", Actor("tok", "ua", "okta"), "req", 12.5, "key",
+                      body={"userName": "x"}, options={"password_supplied": True})
+    assert Command.from_wire(command.to_wire()) == command
+    assert command.resource_type == "User" and command.ordering_key == "org:User:"
+    reply = Reply("id1", 201, {"id": "u"}, etag='W/"1"')
+    assert Reply.from_wire(reply.to_wire()) == reply

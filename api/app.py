@@ -73,4 +73,5 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/readyz", operations.readyz)
     app.router.add_get("/metrics", operations.metrics)
     _scim_routes(app)
+    __import__("api.management").management.add_routes(app)  # the organization management API
     return app

@@ -245,6 +245,94 @@ def cmd_scim(args) -> int:
     return 0
 
 
+def _management(args, func, *func_args, write: bool = False):
+    """Run an ``infra.store.management`` query (or, with ``write``, a command in one transaction)."""
+    engine = _engine(_settings(args))
+    try:
+        with (engine.begin() if write else engine.connect()) as conn:
+            return func(conn, args.org, *func_args)
+    finally:
+        engine.dispose()
+
+
+def _yes_no(value) -> str:
+    return "yes" if value else "no"
+
+
+def cmd_users_list(args) -> int:
+    from infra.store.management import list_users
+
+    result = _management(args, list_users, args.page, args.page_size)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print("ID\tUSERNAME\tDISPLAY NAME\tACTIVE\tIDP MANAGED\tTEAMS")
+    for user in result["users"]:
+        teams = ",".join(team["name"] for team in user["teams"])
+        print(f"{user['id']}\t{user['userName']}\t{user['displayName'] or ''}\t{_yes_no(user['active'])}"
+              f"\t{_yes_no(user['idpManaged'])}\t{teams}")
+    shown = len(result["users"])
+    print(f"# page {result['page']} ({shown} shown, {result['totalResults']} users in all; --page N for more)")
+    return 0
+
+
+def cmd_users_show(args) -> int:
+    from infra.store.management import get_user
+
+    user = _management(args, get_user, args.user_id)
+    if args.json:
+        print(json.dumps(user))
+        return 0
+    for label, key in (("id", "id"), ("userName", "userName"), ("displayName", "displayName"),
+                       ("email", "email"), ("externalId", "externalId")):
+        print(f"{label + ':':<14}{user[key] or ''}")
+    print(f"{'active:':<14}{_yes_no(user['active'])}")
+    print(f"{'idpManaged:':<14}{_yes_no(user['idpManaged'])}")
+    teams = ", ".join(f"{team['name']} ({team['id']})" for team in user["teams"])
+    print(f"{'teams:':<14}{teams or '-'}")
+    return 0
+
+
+def cmd_users_delete(args) -> int:
+    from infra.store.management import delete_user
+
+    result = _management(args, delete_user, args.user_id, write=True)
+    print(f"deleted user {result['id']} ({result['userName']}); removed from {len(result['removedFromTeams'])} Team(s)")
+    return 0
+
+
+def cmd_teams_list(args) -> int:
+    from infra.store.management import list_teams
+
+    result = _management(args, list_teams, args.page, args.page_size)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print("ID\tNAME\tIDP MANAGED\tMEMBERS\tACTIVE MEMBERS")
+    for team in result["teams"]:
+        print(f"{team['id']}\t{team['name']}\t{_yes_no(team['idpManaged'])}\t{team['memberCount']}"
+              f"\t{team['activeMemberCount']}")
+    print(f"# page {result['page']} ({len(result['teams'])} shown, {result['totalResults']} Teams in all)")
+    return 0
+
+
+def cmd_teams_show(args) -> int:
+    from infra.store.management import get_team
+
+    team = _management(args, get_team, args.team_id, args.page, args.page_size)
+    if args.json:
+        print(json.dumps(team))
+        return 0
+    print(f"{'id:':<14}{team['id']}")
+    print(f"{'name:':<14}{team['name']}")
+    print(f"{'idpManaged:':<14}{_yes_no(team['idpManaged'])}")
+    print(f"{'members:':<14}{team['memberCount']} ({team['activeMemberCount']} active)")
+    for member in team["members"]:
+        state = "active" if member["active"] else "inactive"
+        print(f"  {member['id']}\t{member['userName']}\t{state}")
+    return 0
+
+
 def _format_event(event: dict) -> str:
     resource = f"{event.get('resource_type', '')}/{event.get('resource_id', '')}".strip("/")
     changed = ",".join(event.get("changed", []))
@@ -333,6 +421,32 @@ def build_parser() -> argparse.ArgumentParser:
         p = scim.add_parser(action, parents=[common])
         p.add_argument("--org", required=True)
         p.set_defaults(func=cmd_scim)
+
+    users = sub.add_parser("users", help="an organization's users").add_subparsers(dest="users_command", required=True)
+    teams = sub.add_parser("teams", help="an organization's Teams").add_subparsers(dest="teams_command", required=True)
+    for group, noun, func in ((users, "users", cmd_users_list), (teams, "Teams", cmd_teams_list)):
+        p = group.add_parser("list", parents=[common], help=f"list the organization's {noun} (one page)")
+        p.add_argument("--org", required=True)
+        p.add_argument("--page", type=int, default=1)
+        p.add_argument("--page-size", type=int, default=100)
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(func=func)
+    p = users.add_parser("show", parents=[common], help="show a user and their Teams")
+    p.add_argument("--org", required=True)
+    p.add_argument("user_id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_users_show)
+    p = users.add_parser("delete", parents=[common], help="remove a user from the organization and every Team")
+    p.add_argument("--org", required=True)
+    p.add_argument("user_id")
+    p.set_defaults(func=cmd_users_delete)
+    p = teams.add_parser("show", parents=[common], help="show a Team and its members (one page)")
+    p.add_argument("--org", required=True)
+    p.add_argument("team_id")
+    p.add_argument("--page", type=int, default=1)
+    p.add_argument("--page-size", type=int, default=100)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_teams_show)
 
     audit = sub.add_parser("audit", help="the audit stream").add_subparsers(dest="audit_command", required=True)
     p = audit.add_parser("tail", parents=[common], help="print recent audit events")

@@ -22,6 +22,7 @@ from typing import Any
 
 from domain.errors import InvalidSyntax, InvalidValue, Mutability
 from domain.filter.ast import AttrPath
+from domain.schema.enterprise import ENTERPRISE_USER_SCHEMA
 from domain.schema.model import (
     ALWAYS,
     BINARY,
@@ -72,6 +73,13 @@ _LEGACY_CORE_URNS = {
     "User": ("urn:scim:schemas:core:2.0", "urn:scim:schemas:core:1.0"),
     "Group": ("urn:scim:schemas:core:2.0", "urn:scim:schemas:core:1.0"),
 }
+# OneLogin's "Enterprise" templates nest the enterprise attributes under a legacy URN (SCIM 1.1's
+# ``enterprise:1.0``, or ``enterprise:2.0`` without ``:User``); they mean the Enterprise User
+# extension, so they are read as it (SCIM 1.1's ``manager.managerId`` is ``manager.value``).
+_LEGACY_ENTERPRISE_URNS = (
+    "urn:scim:schemas:extension:enterprise:1.0",
+    "urn:scim:schemas:extension:enterprise:2.0",
+)
 # Attributes the store keeps elsewhere or never: not part of the stored document.
 _NOT_STORED = {"id", "meta", "groups", "members", "password", "schemas"}
 
@@ -362,6 +370,8 @@ def normalize(resource_type: str, body: Any, *, existing: dict | None = None) ->
         lowered = key.lower()
         if lowered == "schemas":
             continue
+        if rt_def.id == "User" and lowered in _LEGACY_ENTERPRISE_URNS:
+            key, value = ENTERPRISE_USER_SCHEMA, _from_legacy_enterprise(value)
         ext = schema(key)
         if ext is not None and ext.id.lower() in _schema_urns(rt_def.id):
             if ext.id == rt_def.schema:
@@ -391,6 +401,20 @@ def normalize(resource_type: str, body: Any, *, existing: dict | None = None) ->
         changed.append("members")
     return Normalized(document=document, member_ids=member_ids,
                       password_supplied=password_supplied, changed=changed)
+
+
+def _from_legacy_enterprise(value: Any) -> Any:
+    """A legacy enterprise object with SCIM 1.1's ``manager.managerId`` spelled ``manager.value``."""
+    if not isinstance(value, dict):
+        return value
+    out = dict(value)
+    for key, manager in value.items():
+        if isinstance(key, str) and key.lower() == "manager" and isinstance(manager, dict):
+            renamed = {("value" if isinstance(k, str) and k.lower() == "managerid" else k): v
+                       for k, v in manager.items()}
+            if len(renamed) == len(manager):  # never two values for one sub-attribute
+                out[key] = renamed
+    return out
 
 
 def _rt(name: str):

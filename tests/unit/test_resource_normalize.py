@@ -169,7 +169,27 @@ def test_onelogin_legacy_schemas_and_string_active():
             "userName": "jdoe@example.com", "active": "true",
             "urn:scim:schemas:extension:enterprise:2.0": {"department": "x"}}
     out = normalize("User", body)
-    assert out.document == {"userName": "jdoe@example.com", "active": True}
+    # The legacy enterprise URN means the Enterprise User extension: the admin's department is kept.
+    assert out.document == {"userName": "jdoe@example.com", "active": True, ENT: {"department": "x"}}
+
+
+def test_onelogin_scim11_enterprise_template_with_manager_id():
+    body = {"schemas": ["urn:scim:schemas:core:1.0", "urn:scim:schemas:extension:enterprise:1.0"],
+            "userName": "jdoe@example.com",
+            "emails": {"value": "jdoe@example.com", "type": "work", "primary": True},
+            "urn:scim:schemas:extension:enterprise:1.0": {"department": "R&D",
+                                                          "manager": {"managerId": "m-1", "displayName": "Boss"}}}
+    out = normalize("User", body)
+    assert out.document == {"userName": "jdoe@example.com",
+                            "emails": [{"value": "jdoe@example.com", "type": "work", "primary": True}],
+                            ENT: {"department": "R&D", "manager": {"value": "m-1"}}}
+    assert out.changed == ["userName", "emails", f"{ENT}:department", f"{ENT}:manager"]
+
+
+def test_legacy_enterprise_urn_on_a_group_is_still_ignored():
+    out = normalize("Group", {"schemas": [GROUP, "urn:scim:schemas:extension:enterprise:2.0"], "displayName": "g",
+                              "urn:scim:schemas:extension:enterprise:2.0": {"department": "x"}})
+    assert out.document == {"displayName": "g"}
 
 
 def test_unknown_extension_listed_in_schemas_is_ignored():

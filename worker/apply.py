@@ -60,13 +60,18 @@ class BatchApplier:
         self.engine = engine
         self.clock = clock
 
-    def apply(self, commands: list[Command]) -> tuple[list[Decided], list[int]]:
-        """Returns the decisions (to reply) and the outbox sequence numbers written (to relay)."""
+    def apply(
+        self, commands: list[Command], *, forget: list[int] = ()
+    ) -> tuple[list[Decided], list[tuple[int, dict]]]:
+        """Returns the decisions (to reply) and the outbox events written, with their sequence
+        numbers (to relay). ``forget`` names outbox events already relayed: they are deleted in
+        the same transaction, which saves a transaction of their own."""
         skip: set[str] = set()
         while True:
             with self.engine.connect() as conn:
                 with conn.begin() as transaction:
-                    decided, seqs = self._apply_in(conn, commands, skip)
+                    ledger.forget_events(conn, list(forget))
+                    decided, events = self._apply_in(conn, commands, skip)
                     late = {
                         d.command.id
                         for d in decided
@@ -77,14 +82,15 @@ class BatchApplier:
                         skip |= late
                         log.warning("batch_redo_without_expired", expired=len(late))
                         continue
-                return decided, seqs
+                return decided, events
 
-    def _apply_in(self, conn, commands: list[Command], skip: set[str]) -> tuple[list[Decided], list[int]]:
+    def _apply_in(self, conn, commands: list[Command], skip: set[str]) -> tuple[list[Decided], list[tuple[int, dict]]]:
         provisioner = Provisioner(SqlUsers(conn), SqlTeams(conn), clock=utcnow, new_id=new_resource_id)
         decided: list[Decided] = []
         events: list[dict] = []
+        already = ledger.decided_replies(conn, [command.id for command in commands])
         for command in commands:
-            previous = ledger.decided_reply(conn, command.id)
+            previous = already.get(command.id)
             if previous is not None:
                 decided.append(Decided(command, previous[1], "duplicate"))
                 continue
@@ -117,8 +123,7 @@ class BatchApplier:
                 continue
             events.append(outcome.event.to_dict())
             decided.append(Decided(command, reply, "applied"))
-        seqs = ledger.append_events(conn, events)
-        return decided, seqs
+        return decided, ledger.append_events(conn, events)
 
     def _reject(self, conn, command: Command, error: ScimError, events: list[dict]) -> Decided:
         reply = Reply(command.id, error.status, error.to_body())

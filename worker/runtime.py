@@ -1,5 +1,11 @@
 """What a worker process holds for its whole life: settings, the store engine, a Redis client,
-the batch applier, and the outbox relay thread that sweeps up events a crash left behind.
+the batch applier, and the outbox relay.
+
+Relaying the audit outbox: right after a batch commits, its events are published to the stream
+from memory, in the same Redis round trip as the replies; their outbox rows are deleted in the
+next transaction (the next batch's, or the sweeper's), so relaying costs no transaction of its
+own. A sweeper thread publishes whatever a crash left behind (rows older than a grace period).
+Delivery to the stream is at least once; each event carries its ``event_id`` for deduplication.
 """
 
 from __future__ import annotations
@@ -10,9 +16,11 @@ from datetime import timedelta
 
 import redis
 
+from domain.commands import Reply
 from infra.config import Settings
 from infra.logging import get_logger
-from infra.redis.audit_stream import publish_events
+from infra.redis.audit_stream import add_events
+from infra.redis.replies import add_replies
 from infra.store import ledger
 from infra.store.clock import utcnow
 from infra.store.engine import make_sync_engine
@@ -22,7 +30,12 @@ log = get_logger(__name__)
 
 RELAY_INTERVAL_SECONDS = 1.0
 # Events the worker relays right after its own commit are left alone by the sweeper this long.
-RELAY_GRACE = timedelta(seconds=2)
+RELAY_GRACE = timedelta(seconds=5)
+SWEEP_LIMIT = 1000
+
+
+def with_event_id(seq: int, event: dict) -> dict:
+    return dict(event, event_id=f"evt-{seq}")
 
 
 @dataclass
@@ -32,6 +45,8 @@ class WorkerRuntime:
     redis: redis.Redis = field(init=False)
     applier: BatchApplier = field(init=False)
     _stop: threading.Event = field(default_factory=threading.Event, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _relayed: list[int] = field(default_factory=list, init=False)
     _relay_thread: threading.Thread | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -39,33 +54,62 @@ class WorkerRuntime:
         self.redis = redis.Redis.from_url(self.settings.redis_url)
         self.applier = BatchApplier(self.engine)
 
-    def relay(self, seqs: list[int] | None = None, *, older_than=None) -> int:
-        """Publish outbox events to the stream and forget them; returns how many were relayed."""
-        with self.engine.connect() as conn, conn.begin():
-            if seqs is not None and not seqs:
-                return 0
-            pending = ledger.pending_events(conn, seqs=seqs, older_than=older_than, limit=1000)
-            if not pending:
-                return 0
-            publish_events(
-                self.redis,
-                self.settings.audit_stream,
-                [dict(event, event_id=f"evt-{seq}") for seq, event in pending],
-                maxlen=self.settings.audit_stream_maxlen,
-            )
-            ledger.forget_events(conn, [seq for seq, _ in pending])
-            return len(pending)
+    # -- relayed outbox rows awaiting deletion -------------------------------------------------
+
+    def take_relayed(self) -> list[int]:
+        with self._lock:
+            taken, self._relayed = self._relayed, []
+        return taken
+
+    def give_back_relayed(self, seqs: list[int]) -> None:
+        with self._lock:
+            self._relayed.extend(seqs)
+
+    # -- after commit --------------------------------------------------------------------------
+
+    def publish(self, replies: list[tuple[str, Reply]], events: list[tuple[int, dict]]) -> None:
+        """Replies to the waiting requests and events to the audit stream, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        add_replies(pipe, replies)
+        add_events(
+            pipe, self.settings.audit_stream, [with_event_id(seq, event) for seq, event in events],
+            maxlen=self.settings.audit_stream_maxlen,
+        )
+        pipe.execute()
+        self.give_back_relayed([seq for seq, _ in events])
+
+    # -- the sweeper ---------------------------------------------------------------------------
+
+    def sweep(self) -> int:
+        """Delete relayed rows; publish and delete rows older than the grace period."""
+        forget = self.take_relayed()
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                ledger.forget_events(conn, forget)
+                forget = []
+                pending = ledger.pending_events(conn, older_than=utcnow() - RELAY_GRACE, limit=SWEEP_LIMIT)
+                if pending:
+                    pipe = self.redis.pipeline(transaction=False)
+                    add_events(
+                        pipe, self.settings.audit_stream, [with_event_id(seq, event) for seq, event in pending],
+                        maxlen=self.settings.audit_stream_maxlen,
+                    )
+                    pipe.execute()
+                    ledger.forget_events(conn, [seq for seq, _ in pending])
+                return len(pending)
+        finally:
+            self.give_back_relayed(forget)
 
     def start_relay_thread(self) -> None:
-        def sweep() -> None:
+        def run() -> None:
             while not self._stop.wait(RELAY_INTERVAL_SECONDS):
                 try:
-                    while self.relay(older_than=utcnow() - RELAY_GRACE) >= 1000:
+                    while self.sweep() >= SWEEP_LIMIT:
                         pass
                 except Exception as exc:  # keep sweeping; the events stay in the outbox
                     log.warning("relay_sweep_failed", error=str(exc))
 
-        self._relay_thread = threading.Thread(target=sweep, name="outbox-relay", daemon=True)
+        self._relay_thread = threading.Thread(target=run, name="outbox-relay", daemon=True)
         self._relay_thread.start()
 
     def close(self) -> None:

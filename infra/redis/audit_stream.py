@@ -9,13 +9,10 @@ import redis
 import redis.asyncio as aioredis
 
 
-def publish_events(client: redis.Redis, stream: str, events: list[dict], *, maxlen: int) -> None:
-    if not events:
-        return
-    pipe = client.pipeline(transaction=False)
+def add_events(pipe: redis.client.Pipeline, stream: str, events: list[dict], *, maxlen: int) -> None:
+    """Queue an XADD of each event on a pipeline."""
     for event in events:
         pipe.xadd(stream, {"event": orjson.dumps(event)}, maxlen=maxlen, approximate=True)
-    pipe.execute()
 
 
 async def publish_event_async(client: aioredis.Redis, stream: str, event: dict, *, maxlen: int) -> None:

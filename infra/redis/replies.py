@@ -26,18 +26,14 @@ def new_reply_key() -> str:
     return f"scimgate:reply:{uuid.uuid4().hex}"
 
 
-def send_replies(client: redis.Redis, replies: Iterable[tuple[str, Reply]]) -> None:
-    """Push each ``(reply_to, reply)`` in one round trip (worker side, after commit)."""
+def add_replies(pipe: redis.client.Pipeline, replies: Iterable[tuple[str, Reply]]) -> None:
+    """Queue a push of each ``(reply_to, reply)`` on a pipeline (worker side, after commit)."""
     by_key: dict[str, list[bytes]] = {}
     for reply_to, reply in replies:
         by_key.setdefault(reply_to, []).append(orjson.dumps(reply.to_wire()))
-    if not by_key:
-        return
-    pipe = client.pipeline(transaction=False)
     for key, payloads in by_key.items():
         pipe.rpush(key, *payloads)
         pipe.expire(key, REPLY_TTL_SECONDS)
-    pipe.execute()
 
 
 class ReplyListener:

@@ -30,6 +30,18 @@ def decided_reply(conn: Connection, command_id: str) -> tuple[str, Reply] | None
     return row.outcome, Reply.from_wire(orjson.loads(row.reply))
 
 
+def decided_replies(conn: Connection, command_ids: list[str]) -> dict[str, tuple[str, Reply]]:
+    """The recorded decisions among ``command_ids`` (one query for a whole batch)."""
+    if not command_ids:
+        return {}
+    rows = conn.execute(
+        select(processed_commands.c.command_id, processed_commands.c.outcome, processed_commands.c.reply).where(
+            processed_commands.c.command_id.in_(command_ids)
+        )
+    )
+    return {row.command_id: (row.outcome, Reply.from_wire(orjson.loads(row.reply))) for row in rows}
+
+
 def ledger_row(command: Command, outcome: str, reply: Reply) -> dict:
     return {
         "command_id": command.id,
@@ -45,15 +57,16 @@ def record_decision(conn: Connection, command: Command, outcome: str, reply: Rep
     conn.execute(processed_commands.insert().values(**ledger_row(command, outcome, reply)))
 
 
-def append_events(conn: Connection, events: list[dict]) -> list[int]:
+def append_events(conn: Connection, events: list[dict]) -> list[tuple[int, dict]]:
+    """Write events to the outbox; returns them with their sequence numbers, in order."""
     if not events:
         return []
     now = utcnow()
     result = conn.execute(
-        audit_outbox.insert().returning(audit_outbox.c.seq),
+        audit_outbox.insert().returning(audit_outbox.c.seq, sort_by_parameter_order=True),
         [{"event": orjson.dumps(event).decode(), "created_at": now} for event in events],
     )
-    return [row.seq for row in result]
+    return list(zip((row.seq for row in result), events))
 
 
 def pending_events(

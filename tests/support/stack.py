@@ -83,6 +83,13 @@ class Stack:
     # -- lifecycle ------------------------------------------------------------------------------
 
     def start(self, *, worker: bool = True) -> "Stack":
+        try:
+            return self._start(worker)
+        except BaseException:
+            self.stop()  # never leak processes or databases when start-up fails
+            raise
+
+    def _start(self, worker: bool) -> "Stack":
         if TEST_DATABASE_URL.startswith("postgresql"):
             self.database_url, self._drop_db = fresh_postgres_database(TEST_DATABASE_URL)
         else:

@@ -7,7 +7,7 @@ seconds: a worker never commits a command past it, and the ingress answers 503 a
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 USER_CREATE = "user.create"
@@ -58,7 +58,10 @@ class Command:
         return f"{self.org_id}:{self.resource_type}:{self.resource_id or ''}"
 
     def to_wire(self) -> dict:
-        return asdict(self)
+        # Shallow on purpose (dataclasses.asdict deep-copies the body): this runs per request.
+        data = {name: getattr(self, name) for name in _COMMAND_FIELDS}
+        data["actor"] = {"token_id": self.actor.token_id, "user_agent": self.actor.user_agent, "idp": self.actor.idp}
+        return data
 
     @classmethod
     def from_wire(cls, data: dict) -> "Command":
@@ -78,8 +81,12 @@ class Reply:
     location: str | None = None
 
     def to_wire(self) -> dict:
-        return asdict(self)
+        return {"command_id": self.command_id, "status": self.status, "body": self.body, "etag": self.etag,
+                "location": self.location}
 
     @classmethod
     def from_wire(cls, data: dict) -> "Reply":
         return cls(**data)
+
+
+_COMMAND_FIELDS = tuple(f.name for f in fields(Command))

@@ -98,26 +98,33 @@ class CommandDispatcher:
     async def _run_lane(self, lane: _Lane) -> None:
         while True:
             await lane.wakeup.wait()
-            if self.settings.batch_window > 0 and len(lane.pending) < self.settings.batch_max:
-                await asyncio.sleep(self.settings.batch_window)
-            batch = lane.pending[: self.settings.batch_max]
-            del lane.pending[: len(batch)]
-            if not lane.pending:
-                lane.wakeup.clear()
-            if not batch:
-                continue
             try:
-                await self._publish([command for command, _ in batch])
-            except Exception as exc:
-                log.error("publish_failed", error=str(exc), commands=len(batch))
-                for _command, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            # One batch in flight per lane: wait for its replies (or its deadlines).
-            latest = max(command.deadline for command, _ in batch) + self.settings.reply_margin
-            futures = [future for _, future in batch]
-            await asyncio.wait(futures, timeout=max(0.0, latest - time.time()))
+                await self._next_batch(lane)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # never let a lane die: its commands would all time out
+                log.error("lane_failed", error=str(exc))
+
+    async def _next_batch(self, lane: _Lane) -> None:
+        if self.settings.batch_window > 0 and len(lane.pending) < self.settings.batch_max:
+            await asyncio.sleep(self.settings.batch_window)
+        batch = lane.pending[: self.settings.batch_max]
+        del lane.pending[: len(batch)]
+        if not lane.pending:
+            lane.wakeup.clear()
+        if not batch:
+            return
+        try:
+            await self._publish([command for command, _ in batch])
+        except Exception as exc:
+            log.error("publish_failed", error=str(exc), commands=len(batch))
+            for _command, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        # One batch in flight per lane: wait for its replies (or its deadlines).
+        latest = max(command.deadline for command, _ in batch) + self.settings.reply_margin
+        await asyncio.wait([future for _, future in batch], timeout=max(0.0, latest - time.time()))
 
     async def _publish(self, commands: list[Command]) -> None:
         payload = [command.to_wire() for command in commands]

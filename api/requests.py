@@ -96,6 +96,8 @@ class ListParams:
     count: int
     sort_by: str | None
     descending: bool
+    # RFC 9865: None when the client pages by index; "" asks for the first page by cursor.
+    cursor: str | None = None
 
 
 def list_params(source, max_results: int) -> ListParams:
@@ -103,6 +105,8 @@ def list_params(source, max_results: int) -> ListParams:
 
     RFC 7644 §3.4.2.4: a startIndex below 1 is 1; a negative count is 0; count defaults to and is
     capped at ``max_results`` (``filter.maxResults`` in ServiceProviderConfig).
+    RFC 9865: a ``cursor`` parameter (an empty value for the first page) selects cursor paging;
+    it then takes precedence over ``startIndex``.
     """
     if isinstance(source, web.Request):
         get = lambda name: _query(source, name)  # noqa: E731
@@ -115,10 +119,12 @@ def list_params(source, max_results: int) -> ListParams:
     if order not in ("ascending", "descending"):
         raise InvalidValue("sortOrder must be 'ascending' or 'descending'")
     flt = get("filter")
+    cursor = get("cursor")
     return ListParams(
         filter=flt if flt and flt.strip() else None,
         start_index=max(1, start if start is not None else 1),
         count=min(max_results, max(0, count)) if count is not None else max_results,
         sort_by=(get("sortBy") or "").strip() or None,
         descending=order == "descending",
+        cursor=None if cursor is None else cursor.strip(),
     )

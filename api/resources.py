@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import structlog
 from aiohttp import web
 
-from api import context
+from api import context, search
 from api.keys import DISPATCHER, ENGINE, SETTINGS
 from api.metrics import COMMAND_TIMEOUTS, COMMANDS
 from api.requests import Projection, json_object, list_params, projection, read_json
@@ -20,15 +20,12 @@ from api.responses import scim_response
 from domain import commands as c
 from domain.commands import Command, Reply
 from domain.errors import NotFound, ScimError, Unavailable
-from domain.filter.ast import AttrPath
-from domain.filter.parser import parse_filter, parse_patch_path
 from domain.patch import parse_patch_request
 from domain.resource import normalize, parse_attribute_list, render
 from domain.secrets import strip_patch_passwords
 from infra.ids import new_command_id
 from infra.redis.dispatcher import CommandTimeout
 from infra.store import queries
-from infra.store.filter_sql import compile_filter, sort_column
 from infra.store.tables import teams, users
 
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
@@ -111,81 +108,64 @@ class ResourceEndpoints:
 
     async def list(self, request: web.Request) -> web.Response:
         await context.authorize(request)
-        return await self._search(request, list_params(request, request.app[SETTINGS].max_results), projection(request))
+        params = list_params(request, request.app[SETTINGS].max_results)
+        return await list_response(request, [self], params, projection(request))
 
     async def search(self, request: web.Request) -> web.Response:
         await context.authorize(request)
         body = json_object(await read_json(request, request.app[SETTINGS].max_body_bytes))
-        return await self._search(request, *search_request(body, request.app[SETTINGS].max_results))
-
-    async def _search(self, request: web.Request, params, proj: Projection) -> web.Response:
-        org_id = request.match_info["org_id"]
-        engine = request.app[ENGINE]
-        dialect = engine.dialect.name
-        where = compile_filter(self.kind.name, parse_filter(params.filter), dialect) if params.filter else None
-        order = []
-        if params.sort_by:
-            column = sort_column(self.kind.name, _attr_path(params.sort_by), dialect)
-            order.append(column.desc() if params.descending else column.asc())
-        async with engine.connect() as conn:
-            total, rows = await queries.page(
-                conn, self.kind.table, org_id, where, order, params.start_index - 1, params.count
-            )
-            computed = await self._computed(conn, proj, [row.id for row in rows])
-        resources = [
-            self._render_row(request, proj, row, None if computed is None else computed.get(row.id, []))
-            for row in rows
-        ]
-        return scim_response(
-            {
-                "schemas": [LIST_RESPONSE],
-                "totalResults": total,
-                "startIndex": params.start_index,
-                "itemsPerPage": len(resources),
-                "Resources": resources,
-            }
-        )
+        return await list_response(request, [self], *search_request(body, request.app[SETTINGS].max_results))
 
     # -- writes ------------------------------------------------------------------------------
 
-    async def create(self, request: web.Request) -> web.Response:
-        grant = await context.authorize(request)
-        body = json_object(await read_json(request, request.app[SETTINGS].max_body_bytes))
-        payload, options = _normalized_payload(self.kind.name, body)
-        reply = await _submit(request, grant, self.kind.create, body=payload, options=options)
-        return self._reply(request, reply, projection(request), created=True)
+    # The commands a write sends, built once for the HTTP endpoints and for /Bulk alike.
 
-    async def replace(self, request: web.Request) -> web.Response:
-        grant = await context.authorize(request)
-        body = json_object(await read_json(request, request.app[SETTINGS].max_body_bytes))
+    def create_command(self, body: dict) -> dict:
         payload, options = _normalized_payload(self.kind.name, body)
-        reply = await _submit(
-            request, grant, self.kind.replace, resource_id=request.match_info["id"], body=payload, options=options
-        )
-        return self._reply(request, reply, projection(request))
+        return {"kind": self.kind.create, "body": payload, "options": options}
 
-    async def patch(self, request: web.Request) -> web.Response:
-        grant = await context.authorize(request)
-        body = json_object(await read_json(request, request.app[SETTINGS].max_body_bytes))
+    def replace_command(self, resource_id: str, body: dict) -> dict:
+        payload, options = _normalized_payload(self.kind.name, body)
+        return {"kind": self.kind.replace, "resource_id": resource_id, "body": payload, "options": options}
+
+    def patch_command(self, resource_id: str, body: dict, proj: Projection, *, no_content: bool | None = None) -> dict:
         parse_patch_request(body)  # syntax errors are answered here, before anything is queued
         cleaned, password_supplied = strip_patch_passwords(body)
-        proj = projection(request)
         options: dict = {"password_supplied": password_supplied}
         if not cleaned["Operations"]:
             options["password_only"] = True
         if self.kind is GROUP:
             # Entra never reads members back and a Team may hold 100,000: a Group PATCH answers
             # 204 unless the client asks for attributes, and members only when asked by name.
-            options["no_content"] = not proj.requested
+            options["no_content"] = not proj.requested if no_content is None else no_content
             options["members"] = proj.requested and proj.wants("members") and bool(proj.attributes)
-        reply = await _submit(
-            request, grant, self.kind.patch, resource_id=request.match_info["id"], body=cleaned, options=options
-        )
+        return {"kind": self.kind.patch, "resource_id": resource_id, "body": cleaned, "options": options}
+
+    def delete_command(self, resource_id: str) -> dict:
+        return {"kind": self.kind.delete, "resource_id": resource_id}
+
+    async def create(self, request: web.Request) -> web.Response:
+        grant = await context.authorize(request)
+        body = json_object(await read_json(request, request.app[SETTINGS].max_body_bytes))
+        reply = await _submit(request, grant, **self.create_command(body))
+        return self._reply(request, reply, projection(request), created=True)
+
+    async def replace(self, request: web.Request) -> web.Response:
+        grant = await context.authorize(request)
+        body = json_object(await read_json(request, request.app[SETTINGS].max_body_bytes))
+        reply = await _submit(request, grant, **self.replace_command(request.match_info["id"], body))
+        return self._reply(request, reply, projection(request))
+
+    async def patch(self, request: web.Request) -> web.Response:
+        grant = await context.authorize(request)
+        body = json_object(await read_json(request, request.app[SETTINGS].max_body_bytes))
+        proj = projection(request)
+        reply = await _submit(request, grant, **self.patch_command(request.match_info["id"], body, proj))
         return self._reply(request, reply, proj)
 
     async def delete(self, request: web.Request) -> web.Response:
         grant = await context.authorize(request)
-        reply = await _submit(request, grant, self.kind.delete, resource_id=request.match_info["id"])
+        reply = await _submit(request, grant, **self.delete_command(request.match_info["id"]))
         return self._reply(request, reply, projection(request))
 
     def _reply(self, request: web.Request, reply: Reply, proj: Projection, *, created: bool = False) -> web.Response:
@@ -201,8 +181,55 @@ class ResourceEndpoints:
         )
         headers = {"ETag": reply.etag} if reply.etag else {}
         if created:
-            headers["Location"] = body["meta"]["location"]
+            # From the view, not the body: ?attributes= may leave meta out of the body.
+            headers["Location"] = f"{context.base_url(request)}/{self.kind.endpoint}/{view['id']}"
         return scim_response(body, reply.status, headers)
+
+
+async def list_response(request: web.Request, endpoints: list, params, proj: Projection) -> web.Response:
+    """A ListResponse of one or more resource types (RFC 7644 §3.4.2, RFC 9865 with a cursor)."""
+    org_id = request.match_info["org_id"]
+    engine = request.app[ENGINE]
+    sources = search.compile_sources([e.kind for e in endpoints], params, engine.dialect.name)
+    async with engine.connect() as conn:
+        if params.cursor is None:
+            page = await search.index_page(conn, org_id, sources, params.start_index, params.count)
+        else:
+            scope = "/".join(e.kind.endpoint for e in endpoints)
+            codec = search.CursorCodec(search.cursor_key(request.app[SETTINGS].database_url), org_id, scope, params)
+            page = await search.cursor_page(conn, org_id, sources, codec, params.cursor, params.count)
+        computed: dict = {}
+        for e in endpoints:
+            ids = [row.id for source, row in page.rows if source.kind is e.kind]
+            computed[e.kind.name] = await e._computed(conn, proj, ids) if ids else {}
+    by_kind = {e.kind.name: e for e in endpoints}
+    resources = []
+    for source, row in page.rows:
+        extra = computed[source.kind.name]
+        resources.append(
+            by_kind[source.kind.name]._render_row(request, proj, row, None if extra is None else extra.get(row.id, []))
+        )
+    body: dict = {"schemas": [LIST_RESPONSE]}
+    if page.total is not None:
+        body["totalResults"] = page.total
+    if page.start_index is not None:
+        body["startIndex"] = page.start_index
+    body["itemsPerPage"] = len(resources)
+    if page.next_cursor:
+        body["nextCursor"] = page.next_cursor
+    if page.previous_cursor:
+        body["previousCursor"] = page.previous_cursor
+    body["Resources"] = resources
+    return scim_response(body)
+
+
+async def root_search(request: web.Request) -> web.Response:
+    """``POST /.search`` at the base URL: Users, then Groups (RFC 7644 §3.4.3)."""
+    await context.authorize(request)
+    body = json_object(await read_json(request, request.app[SETTINGS].max_body_bytes))
+    return await list_response(
+        request, [ResourceEndpoints(USER), ResourceEndpoints(GROUP)], *search_request(body, request.app[SETTINGS].max_results)
+    )
 
 
 def _matches(header: str | None, etag: str) -> bool:
@@ -210,10 +237,6 @@ def _matches(header: str | None, etag: str) -> bool:
         return False
     tags = [tag.strip() for tag in header.split(",")]
     return "*" in tags or etag in tags or etag.removeprefix("W/") in tags
-
-
-def _attr_path(text: str) -> AttrPath:
-    return parse_patch_path(text).attr
 
 
 def _normalized_payload(resource_type: str, body: dict) -> tuple[dict, dict]:
@@ -242,7 +265,12 @@ def search_request(body: dict, max_results: int):
     return list_params(body, max_results), proj
 
 
-async def _submit(request: web.Request, grant, kind: str, *, resource_id=None, body=None, options=None) -> Reply:
+_FROM_REQUEST = object()
+
+
+async def _submit(
+    request: web.Request, grant, kind: str, *, resource_id=None, body=None, options=None, if_match=_FROM_REQUEST
+) -> Reply:
     settings = request.app[SETTINGS]
     dispatcher = request.app[DISPATCHER]
     command = Command(
@@ -255,7 +283,7 @@ async def _submit(request: web.Request, grant, kind: str, *, resource_id=None, b
         reply_to=dispatcher.reply_to,
         resource_id=resource_id,
         body=body,
-        if_match=request.headers.get("If-Match"),
+        if_match=request.headers.get("If-Match") if if_match is _FROM_REQUEST else if_match,
         options=options or {},
     )
     structlog.contextvars.bind_contextvars(command_id=command.id)

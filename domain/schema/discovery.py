@@ -103,8 +103,14 @@ def service_provider_config(
     etag_supported: bool,
     change_password: bool = False,
     documentation_uri: str | None = None,
+    cursor_timeout: int | None = None,
 ) -> dict:
-    """The ServiceProviderConfig resource (RFC 7643 §5); bearer tokens are the one scheme."""
+    """The ServiceProviderConfig resource (RFC 7643 §5); bearer tokens are the one scheme.
+
+    ``pagination`` (RFC 9865 §4): index paging (RFC 7644 §3.4.2.4) is the default, cursor paging
+    is offered when ``cursor_timeout`` (seconds a cursor stays valid) is given; a page holds
+    ``filter.maxResults`` resources by default and at most.
+    """
     doc: dict = {"schemas": [SERVICE_PROVIDER_CONFIG_SCHEMA]}
     if documentation_uri:
         doc["documentationUri"] = documentation_uri
@@ -119,6 +125,7 @@ def service_provider_config(
             "filter": {"supported": True, "maxResults": filter_max_results},
             "changePassword": {"supported": change_password},
             "sort": {"supported": sort_supported},
+            "pagination": _pagination(filter_max_results, cursor_timeout),
             "etag": {"supported": etag_supported},
             "authenticationSchemes": [
                 {
@@ -136,4 +143,17 @@ def service_provider_config(
             },
         }
     )
+    return doc
+
+
+def _pagination(page_size: int, cursor_timeout: int | None) -> dict:
+    doc: dict = {
+        "cursor": cursor_timeout is not None,
+        "index": True,
+        "defaultPaginationMethod": "index",
+        "defaultPageSize": page_size,
+        "maxPageSize": page_size,
+    }
+    if cursor_timeout is not None:
+        doc["cursorTimeout"] = cursor_timeout
     return doc

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, case, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from infra.store.repositories import chunks, member_refs
@@ -19,16 +19,91 @@ async def get_team(conn: AsyncConnection, org_id: str, team_id: str):
     return (await conn.execute(select(teams).where(teams.c.id == team_id, teams.c.org_id == org_id))).first()
 
 
-async def page(conn: AsyncConnection, table, org_id: str, where, order_by: list, offset: int, limit: int):
-    """``(total, rows)`` for one page of ``table`` in ``org_id`` matching ``where``."""
+# An ordering is a list of ``(expression, ascending)`` pairs that totally orders a table's rows.
+Ordering = list[tuple[ColumnElement, bool]]
+
+
+def ordering(table, sort_key: ColumnElement | None = None, descending: bool = False) -> Ordering:
+    """The stable order of a listing: by ``sort_key`` (resources lacking it last, in either
+    direction, on both backends), then by ``seq`` (creation order), which makes it total."""
+    if sort_key is None:
+        return [(table.c.seq, True)]
+    missing = case((sort_key.is_(None), 1), else_=0)
+    return [(missing, True), (sort_key, not descending), (table.c.seq, True)]
+
+
+def _order_by(order: Ordering, backward: bool = False) -> list:
+    return [expr.asc() if ascending != backward else expr.desc() for expr, ascending in order]
+
+
+def _conditions(table, org_id: str, where) -> list:
     conditions = [table.c.org_id == org_id]
     if where is not None:
         conditions.append(where)
-    total = (await conn.execute(select(func.count()).select_from(table).where(*conditions))).scalar_one()
+    return conditions
+
+
+async def count(conn: AsyncConnection, table, org_id: str, where) -> int:
+    query = select(func.count()).select_from(table).where(*_conditions(table, org_id, where))
+    return (await conn.execute(query)).scalar_one()
+
+
+async def page(conn: AsyncConnection, table, org_id: str, where, order: Ordering, offset: int, limit: int):
+    """``(total, rows)`` for one page of ``table`` in ``org_id`` matching ``where`` (index paging)."""
+    total = await count(conn, table, org_id, where)
     if limit <= 0 or offset >= total:
         return total, []
-    query = select(table).where(*conditions).order_by(*order_by, table.c.seq).offset(offset).limit(limit)
+    query = (
+        select(table).where(*_conditions(table, org_id, where)).order_by(*_order_by(order)).offset(offset).limit(limit)
+    )
     return total, list(await conn.execute(query))
+
+
+def _beyond(order: Ordering, position: list, backward: bool) -> ColumnElement[bool]:
+    """Rows strictly after ``position`` in ``order`` (strictly before it when ``backward``).
+
+    ``position`` holds one value per ordering expression; ``None`` stands for SQL NULL (a
+    resource lacking the sort attribute, which the ``missing`` flag before it already orders).
+    """
+    clauses = []
+    for index, ((expr, ascending), value) in enumerate(zip(order, position)):
+        if value is None:
+            continue
+        strict = expr > value if ascending != backward else expr < value
+        equal = [
+            e.is_(None) if v is None else e == v for (e, _), v in zip(order[:index], position[:index])
+        ]
+        clauses.append(and_(*equal, strict))
+    return or_(*clauses) if clauses else false()
+
+
+async def keyset(
+    conn: AsyncConnection,
+    table,
+    org_id: str,
+    where,
+    order: Ordering,
+    position: list | None,
+    limit: int,
+    *,
+    backward: bool = False,
+) -> list:
+    """Up to ``limit`` rows after ``position`` (from the start when None), or before it when
+    ``backward`` (then still returned in ``order``). Each row carries its ordering values as
+    ``_k0``, ``_k1`` … for the next position. Costs one index range scan, whatever the offset."""
+    if limit <= 0:
+        return []
+    conditions = _conditions(table, org_id, where)
+    if position is not None:
+        conditions.append(_beyond(order, position, backward))
+    keys = [expr.label(f"_k{index}") for index, (expr, _) in enumerate(order)]
+    query = select(table, *keys).where(*conditions).order_by(*_order_by(order, backward)).limit(limit)
+    rows = list(await conn.execute(query))
+    return rows[::-1] if backward else rows
+
+
+def position_of(row, order: Ordering) -> list:
+    return [getattr(row, f"_k{index}") for index in range(len(order))]
 
 
 async def groups_of_users(conn: AsyncConnection, user_ids: list[str]) -> dict[str, list[dict]]:

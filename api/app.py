@@ -7,11 +7,11 @@ from functools import partial
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from api import discovery, operations
+from api import bulk, discovery, operations
 from api.auth import Authenticator
 from api.keys import AUTHENTICATOR, DISPATCHER, ENGINE, REDIS, SETTINGS
 from api.middleware import request_context, scim_errors
-from api.resources import GROUP, USER, ResourceEndpoints
+from api.resources import GROUP, USER, ResourceEndpoints, root_search
 from infra.config import Settings
 from infra.redis.dispatcher import CommandDispatcher
 from infra.store.engine import make_async_engine
@@ -57,7 +57,9 @@ def _scim_routes(app: web.Application) -> None:
     app.router.add_get(prefix + "/ResourceTypes/{id}", discovery.resource_types_handler)
     app.router.add_get(f"{prefix}/Schemas", discovery.schemas_handler)
     app.router.add_get(prefix + "/Schemas/{id}", discovery.schemas_handler)
-    for unsupported in ("Me", "Bulk"):
+    app.router.add_post(f"{prefix}/.search", root_search)
+    app.router.add_post(f"{prefix}/Bulk", bulk.bulk)
+    for unsupported in ("Me",):
         app.router.add_route("*", f"{prefix}/{unsupported}", operations.not_implemented)
 
 

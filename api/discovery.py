@@ -7,6 +7,7 @@ from aiohttp import web
 from api import context
 from api.keys import SETTINGS
 from api.resources import LIST_RESPONSE
+from api.search import CURSOR_TIMEOUT
 from api.responses import scim_response
 from domain.errors import NotFound
 from domain.schema.discovery import resource_types_document, schemas_document, service_provider_config
@@ -28,12 +29,13 @@ async def service_provider_config_handler(request: web.Request) -> web.Response:
     body = service_provider_config(
         context.base_url(request),
         patch=True,
-        bulk_supported=False,
+        bulk_supported=True,
         max_operations=settings.bulk_max_operations,
         max_payload_size=settings.max_body_bytes,
         filter_max_results=settings.max_results,
         sort_supported=True,
         etag_supported=True,
+        cursor_timeout=CURSOR_TIMEOUT,
     )
     return scim_response(body)
 

@@ -1,0 +1,265 @@
+"""``POST /Bulk`` (RFC 7644 §3.7).
+
+Each operation becomes exactly the command its single endpoint would send (the builders on
+``ResourceEndpoints``), goes through the same dispatcher and worker, and so is applied once
+(the command id fences redelivery) or not at all. Operations run in request order, one at a time,
+because later ones may reference what earlier ones created:
+
+- ``bulkId:<id>`` anywhere in ``data`` (including Team ``members[].value``) or as the id in
+  ``path`` (``/Users/bulkId:<id>``) is replaced by the id the ``POST`` with that ``bulkId``
+  created. An operation that references a ``POST`` later in the request waits for it (§3.7.2:
+  the client's intent is preserved); references that can never resolve, because the ``POST``
+  failed or the references are circular, fail with 409 (§3.7.1); a ``bulkId`` that no ``POST``
+  of the request declares fails with 400 ``invalidValue``.
+- ``failOnErrors: N`` stops after the N-th failed operation; the response lists only the
+  operations processed until then (§3.7.3).
+- More operations than ``maxOperations`` or a body larger than ``maxPayloadSize`` is 413 with
+  the RFC's error body (§3.7.4), before anything is applied.
+
+The response lists the processed operations in request order, each with ``method``, ``bulkId``
+(when given), ``location`` (absent for a failed POST), ``version`` and ``status`` (an HTTP status
+code as a string, as in the RFC's examples), and ``response`` (the SCIM error) when it failed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from api import context
+from api.keys import SETTINGS
+from api.requests import Projection, json_object, read_json
+from api.resources import GROUP, USER, ResourceEndpoints, _submit
+from api.responses import scim_response
+from domain.errors import InvalidSyntax, InvalidValue, PayloadTooLarge, ScimError
+
+BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
+BULK_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
+METHODS = ("POST", "PUT", "PATCH", "DELETE")
+_REFERENCE = re.compile(r"^bulkId:(.+)$", re.IGNORECASE)
+_NO_PROJECTION = Projection(None, None)
+
+
+@dataclass
+class _Operation:
+    index: int
+    method: str
+    bulk_id: str | None
+    path: str
+    data: object
+    version: str | None
+    refs: set[str] = field(default_factory=set)
+    error: ScimError | None = None  # found while reading the request
+
+
+def _get(mapping: dict, name: str):
+    """A member by case-insensitive name (attribute names are case-insensitive in SCIM)."""
+    return next((value for key, value in mapping.items() if str(key).lower() == name.lower()), None)
+
+
+def _references(value, found: set[str]) -> set[str]:
+    if isinstance(value, str):
+        match = _REFERENCE.match(value)
+        if match:
+            found.add(match.group(1))
+    elif isinstance(value, dict):
+        for item in value.values():
+            _references(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            _references(item, found)
+    return found
+
+
+def _resolve(value, ids: dict[str, str]):
+    if isinstance(value, str):
+        match = _REFERENCE.match(value)
+        return ids[match.group(1)] if match else value
+    if isinstance(value, dict):
+        return {key: _resolve(item, ids) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_resolve(item, ids) for item in value]
+    return value
+
+
+def _parse_operation(index: int, raw) -> _Operation:
+    if not isinstance(raw, dict):
+        op = _Operation(index, "", None, "", None, None)
+        op.error = InvalidSyntax(f"Operations[{index}] must be a JSON object")
+        return op
+    method = str(_get(raw, "method") or "").strip().upper()
+    bulk_id = _get(raw, "bulkId")
+    path = _get(raw, "path")
+    version = _get(raw, "version")
+    op = _Operation(
+        index, method, None if bulk_id is None else str(bulk_id), path if isinstance(path, str) else "",
+        _get(raw, "data"), None if version is None else str(version),
+    )
+    if method not in METHODS:
+        op.error = InvalidSyntax(f"Operations[{index}].method must be one of {', '.join(METHODS)}")
+    elif not isinstance(path, str) or not path.strip():
+        op.error = InvalidSyntax(f"Operations[{index}].path is required")
+    elif method in ("POST", "PUT", "PATCH") and not isinstance(op.data, dict):
+        op.error = InvalidSyntax(f"Operations[{index}].data must be a JSON object for {method}")
+    else:
+        op.refs = _references(op.data, set())
+        _references(path, op.refs)
+    return op
+
+
+def _target(op: _Operation, ids: dict[str, str]) -> tuple[ResourceEndpoints, str | None]:
+    """The endpoints and the resource id an operation's ``path`` names."""
+    parts = [part for part in op.path.strip().split("/") if part]
+    endpoint = parts[0].lower() if parts else ""
+    endpoints = {"users": ResourceEndpoints(USER), "groups": ResourceEndpoints(GROUP)}.get(endpoint)
+    if endpoints is None or len(parts) > 2:
+        raise InvalidValue(f"Operations[{op.index}].path {op.path!r} must be /Users or /Groups[/id]")
+    if op.method == "POST":
+        if len(parts) != 1:
+            raise InvalidValue(f"Operations[{op.index}]: POST takes a resource type endpoint path such as /Users")
+        return endpoints, None
+    if len(parts) != 2:
+        raise InvalidValue(f"Operations[{op.index}]: {op.method} needs a resource path such as /Users/<id>")
+    return endpoints, _resolve(parts[1], ids)
+
+
+async def bulk(request: web.Request) -> web.Response:
+    grant = await context.authorize(request)
+    settings = request.app[SETTINGS]
+    max_bytes, max_operations = settings.max_body_bytes, settings.bulk_max_operations
+    too_large = PayloadTooLarge(f"The size of the bulk operation exceeds the maxPayloadSize ({max_bytes}).")
+    try:
+        body = json_object(await read_json(request, max_bytes))
+    except PayloadTooLarge:
+        raise too_large from None
+    schemas = _get(body, "schemas")
+    if schemas is not None and (
+        not isinstance(schemas, list) or BULK_REQUEST.lower() not in [str(s).lower() for s in schemas]
+    ):
+        raise InvalidSyntax(f"A bulk request must carry the schema {BULK_REQUEST}")
+    raw_operations = _get(body, "Operations")
+    if not isinstance(raw_operations, list):
+        raise InvalidSyntax("A bulk request needs an Operations array")
+    if len(raw_operations) > max_operations:
+        raise PayloadTooLarge(
+            f"The number of operations ({len(raw_operations)}) exceeds the maxOperations ({max_operations})."
+        )
+    fail_on_errors = _get(body, "failOnErrors")
+    if fail_on_errors is not None and (
+        isinstance(fail_on_errors, bool) or not isinstance(fail_on_errors, int) or fail_on_errors < 1
+    ):
+        raise InvalidValue("failOnErrors must be a positive integer")
+
+    operations = [_parse_operation(index, raw) for index, raw in enumerate(raw_operations)]
+    declared: dict[str, int] = {}
+    for op in operations:
+        if op.error is None and op.method == "POST" and op.bulk_id is not None:
+            if op.bulk_id in declared:
+                op.error = InvalidValue(f"bulkId {op.bulk_id!r} is used by more than one operation")
+            else:
+                declared[op.bulk_id] = op.index
+
+    results: dict[int, dict] = {}
+    ids: dict[str, str] = {}  # bulkId → created resource id
+    failed: set[str] = set()  # bulkIds whose POST failed
+    errors = 0
+    pending = list(operations)
+    while pending and (fail_on_errors is None or errors < fail_on_errors):
+        op = _next_ready(pending, ids, failed, declared)
+        if op is None:  # every remaining operation waits on another: circular references
+            op = pending[0]
+            op.error = ScimError(
+                f"Operations[{op.index}] references bulkIds that cannot be resolved (circular): "
+                f"{', '.join(sorted(op.refs - ids.keys()))}",
+                status=409,
+                scim_type="invalidValue",
+            )
+        pending.remove(op)
+        result = await _run(request, grant, op, ids, failed, declared)
+        results[op.index] = result
+        if int(result["status"]) >= 400:
+            errors += 1
+            if op.method == "POST" and op.bulk_id is not None:
+                failed.add(op.bulk_id)
+    return scim_response({"schemas": [BULK_RESPONSE], "Operations": [results[i] for i in sorted(results)]})
+
+
+def _next_ready(pending: list[_Operation], ids: dict, failed: set, declared: dict) -> _Operation | None:
+    """The first operation that can run now, or fail now; None when all wait on later POSTs."""
+    for op in pending:
+        if op.error is not None:
+            return op
+        waiting = [ref for ref in op.refs if ref not in ids]
+        if not waiting or any(ref in failed or ref not in declared or declared[ref] == op.index for ref in waiting):
+            return op
+    return None
+
+
+async def _run(request, grant, op: _Operation, ids: dict, failed: set, declared: dict) -> dict:
+    result: dict = {"method": op.method or None}
+    if op.bulk_id is not None:
+        result["bulkId"] = op.bulk_id
+    try:
+        if op.error is not None:
+            raise op.error
+        unknown = sorted(ref for ref in op.refs if ref not in declared)
+        if unknown:
+            raise InvalidValue(f"bulkId reference(s) {', '.join(unknown)} match no POST operation of this request")
+        unresolved = sorted(ref for ref in op.refs if ref not in ids)
+        if unresolved:
+            raise ScimError(
+                f"bulkId reference(s) {', '.join(unresolved)} cannot be resolved: the operation that "
+                "declares them failed or did not run",
+                status=409,
+                scim_type="invalidValue",
+            )
+        endpoints, resource_id = _target(op, ids)
+        data = _resolve(op.data, ids)
+        if op.method == "POST":
+            command = endpoints.create_command(json_object(data, "operation's data"))
+        elif op.method == "PUT":
+            command = endpoints.replace_command(resource_id, json_object(data, "operation's data"))
+        elif op.method == "PATCH":
+            command = endpoints.patch_command(resource_id, json_object(data, "operation's data"), _NO_PROJECTION, no_content=False)
+        else:
+            command = endpoints.delete_command(resource_id)
+        if endpoints.kind is GROUP:
+            command.setdefault("options", {})["members"] = False  # the response carries no body
+        reply = await _submit(request, grant, if_match=op.version, **command)
+    except ScimError as error:
+        if op.method in ("PUT", "PATCH", "DELETE"):
+            location = _location(request, op, ids)
+            if location:
+                result["location"] = location
+        result["status"] = str(error.status)
+        result["response"] = error.to_body()
+        return result
+    if reply.status >= 400:
+        if op.method != "POST":
+            location = _location(request, op, ids)
+            if location:
+                result["location"] = location
+        result["status"] = str(reply.status)
+        result["response"] = reply.body
+        return result
+    resource_id = resource_id or (reply.body or {}).get("id")
+    if op.method == "POST" and op.bulk_id is not None:
+        ids[op.bulk_id] = resource_id
+    result["location"] = f"{context.base_url(request)}/{endpoints.kind.endpoint}/{resource_id}"
+    if reply.etag:
+        result["version"] = reply.etag
+    result["status"] = str(reply.status)
+    return result
+
+
+def _location(request, op: _Operation, ids: dict) -> str | None:
+    parts = [part for part in op.path.strip().split("/") if part]
+    if len(parts) != 2 or parts[0].lower() not in ("users", "groups"):
+        return None
+    endpoint = "Users" if parts[0].lower() == "users" else "Groups"
+    match = _REFERENCE.match(parts[1])
+    if match and match.group(1) not in ids:
+        return None
+    return f"{context.base_url(request)}/{endpoint}/{_resolve(parts[1], ids)}"

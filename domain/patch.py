@@ -12,8 +12,9 @@ Semantics decided where the RFC is silent or where real IdPs differ from it:
 - ``op`` is case-insensitive (Entra sends ``Add``/``Replace``/``Remove``); ``Operations`` and the
   operation's member names are matched case-insensitively too.
 - A path-less ``add``/``replace`` takes a ``value`` object whose keys may be plain names, dotted
-  names (``name.givenName``), URN-qualified names (``urn:...:enterprise:2.0:User:manager``) or an
-  extension URN holding an object of extension attributes (Entra, RFC).
+  names (``name.givenName``), URN-qualified names (``urn:...:enterprise:2.0:User:manager``), an
+  extension URN holding an object of extension attributes (Entra, RFC), or a filtered path
+  (``emails[type eq "work"].value``, as Entra is reported to flatten it), applied as that path.
 - ``replace`` (and ``add``) of a single-valued complex attribute merges the given sub-attributes
   and leaves the others unchanged (RFC 7644 §3.5.2.3); of a multi-valued attribute without a
   filter replaces every value (``add`` appends the values not already present; re-adding an
@@ -347,6 +348,12 @@ class _Patcher:
             ext = self._extension(key)
             if ext is not None:
                 self._apply_extension_object(op.op, ext, value, key)
+                continue
+            if "[" in key:
+                # Entra also flattens filtered paths into the value object:
+                # {"emails[type eq \"work\"].value": "x"} means that path, with that value.
+                path = parse_patch_path(key.strip())
+                self._apply_path(PatchOperation(op.op, path, value, True, key), path)
                 continue
             resolved = resolve_key(self.rt.id, key)
             if resolved is None:

@@ -275,6 +275,31 @@ def test_entra_flagged_pathless_replace_with_dotted_and_urn_keys():
     assert doc["emails"][0]["value"] == "TestMhvaes@test.microsoft.com"
 
 
+def test_entra_pathless_value_with_filtered_path_keys():
+    user = base_user()
+    user["emails"] = [{"value": "home@example.com", "type": "home"}]
+    out = patch_user(user, {"op": "Replace", "value": {
+        'emails[type eq "work"].value': "work@example.com",
+        'phoneNumbers[type eq "mobile"].value': "+1 555 0100",
+        "name.givenName": "Kkom",
+    }})
+    doc = out.document
+    assert doc["emails"] == [{"value": "home@example.com", "type": "home"},
+                             {"type": "work", "value": "work@example.com"}]
+    assert doc["phoneNumbers"] == [{"type": "mobile", "value": "+1 555 0100"}]
+    assert doc["name"]["givenName"] == "Kkom"
+    # Applied again: same document (idempotent).
+    assert patch_user(doc, {"op": "replace", "value": {'emails[type eq "work"].value': "work@example.com"}}
+                      ).document == doc
+
+
+def test_pathless_value_with_malformed_filtered_key_is_invalid_path():
+    with pytest.raises(InvalidPath):
+        patch_user(base_user(), {"op": "replace", "value": {'emails[type eq "work".value': "x"}})
+    with pytest.raises(InvalidPath):
+        patch_user(base_user(), {"op": "replace", "value": {'nope[type eq "work"].value': "x"}})
+
+
 def test_entra_urn_key_department_and_manager_pathless():
     out = patch_user(base_user(), {"op": "replace", "value": {
         f"{ENT}:department": "Eng", f"{ENT}:manager": "2c2f6fb8-254f-492e-b7fe-c09c5a61c8a2"}})

@@ -361,3 +361,38 @@ def test_entra_recognised_by_the_flag_when_the_agent_says_nothing(stack, org, us
     assert [(e["action"], e["idp"]) for e in events] == [
         ("scim:user:create", "entra"), ("scim:user:deactivate", "entra"), ("scim:team:create", "entra"),
         ("scim:team:member:add", "unknown")]
+
+
+def test_other_default_paths_and_flattened_filtered_keys(entra):
+    user = _create_user(entra)
+    response = entra.patch(f"/Users/{user['id']}", patch(
+        {"op": entra.op("add"), "path": 'phoneNumbers[type eq "mobile"].value', "value": "+1 555 0100"},
+        {"op": entra.op("replace"), "path": 'addresses[type eq "work"].postalCode', "value": "98052"},
+        {"op": entra.op("replace"), "path": f"{ENTERPRISE}:employeeNumber", "value": "E-7"},
+    ))
+    assert response.status_code == 200, response.text
+    # Reported in the field: a filtered path flattened into a path-less value's keys.
+    response = entra.patch(f"/Users/{user['id']}", patch({"op": entra.op("replace"), "value": {
+        'emails[type eq "work"].value': "flattened@example.com", "name.familyName": "Flat"}}))
+    assert response.status_code == 200, response.text
+    stored = entra.get(f"/Users/{user['id']}").json()
+    assert stored["phoneNumbers"] == [{"type": "mobile", "value": "+1 555 0100"}]
+    assert stored["addresses"] == [{"type": "work", "postalCode": "98052"}]
+    assert stored[ENTERPRISE] == {"employeeNumber": "E-7"}
+    assert stored["emails"] == [{"primary": True, "type": "work", "value": "flattened@example.com"}]
+    assert stored["name"]["familyName"] == "Flat"
+
+
+def test_disabled_user_keeps_memberships_and_delete_removes_them(entra):
+    users = [_create_user(entra, f"k{i}-{uuid.uuid4().hex[:6]}") for i in range(2)]
+    gid = entra.post("/Groups", entra_group(f"keep-{uuid.uuid4().hex[:6]}")).json()["id"]
+    assert entra.patch(f"/Groups/{gid}", entra.add_members(*(u["id"] for u in users))).status_code == 204
+    # Soft delete, then restore: Entra does not restore memberships, so they must survive.
+    assert entra.patch(f"/Users/{users[0]['id']}", entra.disable()).status_code == 200
+    assert _members(entra, gid) == sorted(u["id"] for u in users)
+    assert entra.patch(f"/Users/{users[0]['id']}", entra.enable()).status_code == 200
+    restored = entra.get(f"/Users/{users[0]['id']}").json()
+    assert restored["active"] is True and [g["value"] for g in restored["groups"]] == [gid]
+    # Hard delete removes the user from every Team.
+    assert entra.delete(f"/Users/{users[1]['id']}").status_code == 204
+    assert _members(entra, gid) == [users[0]["id"]]

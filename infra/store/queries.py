@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from sqlalchemy import ColumnElement, and_, case, false, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, false, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from infra.store.repositories import chunks, member_refs
@@ -69,9 +69,10 @@ def _beyond(order: Ordering, position: list, backward: bool) -> ColumnElement[bo
     for index, ((expr, ascending), value) in enumerate(zip(order, position)):
         if value is None:
             continue
-        strict = expr > value if ascending != backward else expr < value
+        bound = literal(value, expr.type)  # a bound parameter, so booleans compare too
+        strict = expr > bound if ascending != backward else expr < bound
         equal = [
-            e.is_(None) if v is None else e == v for (e, _), v in zip(order[:index], position[:index])
+            e.is_(None) if v is None else e == literal(v, e.type) for (e, _), v in zip(order[:index], position[:index])
         ]
         clauses.append(and_(*equal, strict))
     return or_(*clauses) if clauses else false()

@@ -189,6 +189,17 @@ def test_cursor_paging_with_filter_and_sort(scim):
     scim.patch(f"/Users/{made[4]['id']}", json=patch({"op": "add", "path": "title", "value": "a"}))
     seen = walk(scim, count=2, filter=f'userName sw "{prefix}"', sortBy="title")
     assert seen[:2] == [made[4]["id"], made[2]["id"]] and sorted(seen) == sorted(u["id"] for u in made)
+    # keys of every kind page the same way the index listing orders them: dates, booleans,
+    # multi-valued (primary value), sub-attributes
+    scim.patch(f"/Users/{made[1]['id']}", json=patch({"op": "replace", "path": "active", "value": False}))
+    scim.patch(f"/Users/{made[3]['id']}", json=patch(
+        {"op": "add", "path": "emails", "value": [{"value": "a@first.io", "primary": True}]}))
+    for sort_by in ("meta.lastModified", "active", "emails", "emails.value", "name.givenName", "id"):
+        for order in ("ascending", "descending"):
+            params = {"filter": f'userName sw "{prefix}"', "sortBy": sort_by, "sortOrder": order}
+            expected = ids(scim.get("/Users", params=params).json())
+            assert sorted(expected) == sorted(u["id"] for u in made)
+            assert walk(scim, count=2, **params) == expected, (sort_by, order)
 
 
 def test_invalid_and_foreign_cursors_are_400_invalid_cursor(stack, scim):

@@ -398,18 +398,20 @@ def _team_document(conn: Connection, name: str) -> dict:
 def delete_user(conn: Connection, org_id: str, user_id: str, actor: ManagementActor = CLI) -> dict:
     """Remove a user from the organization and every Team. Allowed whether or not SCIM is on."""
     _lock_org(conn, org_id)
-    query = select(users.c.id, users.c.user_name).where(users.c.org_id == org_id, users.c.id == user_id)
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    row = conn.execute(query).first()
+    row = conn.execute(
+        select(users.c.id, users.c.user_name).where(users.c.org_id == org_id, users.c.id == user_id)
+    ).first()
     if row is None:
         raise not_found("User", user_id)
+    # Like SCIM's DELETE /Users: membership rows and the user row go; Team rows are not touched (no
+    # version bump), so this never takes a Team lock after a user lock, the reverse of the order a
+    # worker's membership PATCH takes them in (no deadlock on PostgreSQL).
     removed_from = [
         r.team_id for r in conn.execute(delete(team_members).where(team_members.c.user_id == user_id)
                                         .returning(team_members.c.team_id))
     ]
-    conn.execute(delete(users).where(users.c.id == user_id, users.c.org_id == org_id))
-    _bump_teams(conn, removed_from, utcnow())
+    if conn.execute(delete(users).where(users.c.id == user_id, users.c.org_id == org_id)).rowcount == 0:
+        raise not_found("User", user_id)  # deleted meanwhile (by the IdP's DELETE)
     detail = {"teams_removed": len(removed_from), "teams_removed_ids": removed_from[: ev.MAX_LISTED_MEMBERS]}
     event = _event(org_id, actor, USER_DELETE, status=204, resource_type="User", resource_id=user_id, detail=detail)
     append_events(conn, [event])

@@ -78,8 +78,6 @@ def test_refusals_while_scim_is_on_change_nothing(sync_engine, org):
 
 def test_delete_user_and_its_event_commit_together(sync_engine, org):
     with sync_engine.connect() as conn:
-        version = conn.execute(select(teams.c.version).where(teams.c.id == org["team"])).scalar_one()
-    with sync_engine.connect() as conn:
         with conn.begin() as transaction:
             m.delete_user(conn, org["id"], org["alice"], actor=API)
             transaction.rollback()
@@ -92,7 +90,6 @@ def test_delete_user_and_its_event_commit_together(sync_engine, org):
         with pytest.raises(m.ManagementError):
             m.get_user(conn, org["id"], org["alice"])
         assert m.get_team(conn, org["id"], org["team"])["memberCount"] == 1
-        assert conn.execute(select(teams.c.version).where(teams.c.id == org["team"])).scalar_one() == version + 1
         (event,) = outbox(conn)
     assert event["action"] == "org:user:delete" and event["outcome"] == "success"
     assert event["token_id"] == "tok1" and event["request_id"] == "req1" and event["detail"]["via"] == "api"

@@ -224,11 +224,8 @@ def onelogin_user(user_name: str, *, active: str = "true", department: str | Non
 # -- reading back ------------------------------------------------------------------------------
 
 
-def member_ids(http: httpx.Client, group_id: str, prefix: str = "") -> list[str]:
-    response = http.get(f"/Groups/{group_id}{prefix}")
+def member_ids(http: httpx.Client, group_id: str) -> list[str]:
+    """The Team's member ids as the store holds them, read back with GET."""
+    response = http.get(f"/Groups/{group_id}")
     assert response.status_code == 200, response.text
     return sorted(m["value"] for m in response.json().get("members", []))
-
-
-def events_for(stack, org, wait_for: int) -> list[dict]:
-    return stack.audit_events(org.id, wait_for=wait_for)

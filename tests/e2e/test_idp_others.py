@@ -20,7 +20,6 @@ from tests.e2e.idp_traffic import (
     okta_user,
     onelogin_user,
     patch,
-    qs,
     unique,
 )
 from tests.e2e.scim_bodies import ERROR, GROUP_SCHEMA, LIST, USER_SCHEMA

@@ -54,8 +54,19 @@ class Command:
 
     @property
     def ordering_key(self) -> str:
-        """Commands with the same key are applied in arrival order (same lane of the ingress)."""
-        return f"{self.org_id}:{self.resource_type}:{self.resource_id or ''}"
+        """Commands with the same key are applied in arrival order (same lane of the ingress).
+
+        The key names the resource a command touches: its id, or for a create the unique name
+        it claims (userName / displayName, case-folded), so creates of different users spread
+        over the lanes while two creates of the same name stay in order.
+        """
+        if self.resource_id:
+            target = self.resource_id
+        elif isinstance(self.body, dict):
+            target = str(self.body.get("userName") or self.body.get("displayName") or "").casefold()
+        else:
+            target = ""
+        return f"{self.org_id}:{self.resource_type}:{target}"
 
     def to_wire(self) -> dict:
         # Shallow on purpose (dataclasses.asdict deep-copies the body): this runs per request.

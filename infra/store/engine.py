@@ -16,6 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from infra.config import async_database_url, sync_database_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Both drivers prepare statements server-side. A generic plan made while a tenant was tiny (or
+# before the table was analysed) would keep scanning the tenant's rows after it grew; planning
+# each execution afresh keeps one lookup's cost independent of the tenant's size.
+POSTGRES_OPTIONS = "-c plan_cache_mode=force_custom_plan"
 
 
 def _sqlite_pragmas(dbapi_conn) -> None:
@@ -51,7 +55,9 @@ def make_sync_engine(url: str, **kwargs) -> Engine:
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
-    return create_engine(url, **kwargs)
+    connect_args = kwargs.pop("connect_args", {})
+    connect_args.setdefault("options", POSTGRES_OPTIONS)
+    return create_engine(url, connect_args=connect_args, **kwargs)
 
 
 def make_async_engine(url: str, **kwargs) -> AsyncEngine:
@@ -73,4 +79,6 @@ def make_async_engine(url: str, **kwargs) -> AsyncEngine:
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
-    return create_async_engine(url, **kwargs)
+    connect_args = kwargs.pop("connect_args", {})
+    connect_args.setdefault("server_settings", {}).setdefault("plan_cache_mode", "force_custom_plan")
+    return create_async_engine(url, connect_args=connect_args, **kwargs)

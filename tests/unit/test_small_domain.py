@@ -54,6 +54,15 @@ def test_command_and_reply_round_trip_the_wire():
     command = Command("id1", "user.create", "org", Actor("tok", "ua", "okta"), "req", 12.5, "key",
                       body={"userName": "x"}, options={"password_supplied": True})
     assert Command.from_wire(command.to_wire()) == command
-    assert command.resource_type == "User" and command.ordering_key == "org:User:"
+    assert command.resource_type == "User" and command.ordering_key == "org:User:x"
+
+
+def test_creates_of_different_names_get_different_ordering_keys():
+    def create(name, kind="user.create", resource_id=None):
+        return Command("i", kind, "org", Actor("t"), "r", 0, "k", resource_id=resource_id, body={"userName": name})
+
+    assert create("Ada@X").ordering_key == create("ada@x").ordering_key
+    assert create("ada@x").ordering_key != create("bob@x").ordering_key
+    assert create("ada@x", "user.patch", "u1").ordering_key == "org:User:u1"
     reply = Reply("id1", 201, {"id": "u"}, etag='W/"1"')
     assert Reply.from_wire(reply.to_wire()) == reply

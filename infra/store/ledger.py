@@ -14,6 +14,8 @@ from domain.commands import Command, Reply
 from infra.store.clock import utcnow
 from infra.store.tables import audit_outbox, processed_commands
 
+_INSERT_DECISION = processed_commands.insert()
+
 APPLIED = "applied"
 REJECTED = "rejected"
 EXPIRED = "expired"
@@ -54,7 +56,7 @@ def ledger_row(command: Command, outcome: str, reply: Reply) -> dict:
 
 
 def record_decision(conn: Connection, command: Command, outcome: str, reply: Reply) -> None:
-    conn.execute(processed_commands.insert().values(**ledger_row(command, outcome, reply)))
+    conn.execute(_INSERT_DECISION, ledger_row(command, outcome, reply))
 
 
 def append_events(conn: Connection, events: list[dict]) -> list[tuple[int, dict]]:

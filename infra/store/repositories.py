@@ -32,6 +32,11 @@ def _insert_for(conn: Connection, table):
     return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
+# Statements built once: their compiled form is cached, and each execution only binds values.
+_INSERT_USER = users.insert()
+_INSERT_TEAM = teams.insert()
+
+
 def user_columns(record: UserRecord) -> dict:
     document = record.document
     return {
@@ -93,7 +98,7 @@ class SqlUsers:
         return self.conn.execute(query.limit(1)).first() is not None
 
     def insert(self, record: UserRecord) -> None:
-        self.conn.execute(users.insert().values(**user_columns(record)))
+        self.conn.execute(_INSERT_USER, user_columns(record))
 
     def update(self, record: UserRecord) -> None:
         values = user_columns(record)
@@ -134,7 +139,7 @@ class SqlTeams:
         return self.conn.execute(query.limit(1)).first() is not None
 
     def insert(self, record: TeamRecord) -> None:
-        self.conn.execute(teams.insert().values(**team_columns(record)))
+        self.conn.execute(_INSERT_TEAM, team_columns(record))
 
     def update(self, record: TeamRecord) -> None:
         values = team_columns(record)

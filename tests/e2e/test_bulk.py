@@ -49,6 +49,19 @@ def test_bulk_creates_users_and_a_team_whose_members_reference_them(scim):
     assert [g["value"] for g in scim.get(f"/Users/{alice}").json()["groups"]] == [team]
 
 
+def test_patch_adds_members_created_in_the_same_request(scim):
+    team = scim.post("/Groups", json={"schemas": [GROUP_SCHEMA], "displayName": f"T {uuid.uuid4().hex[:8]}"}).json()
+    response = bulk(scim, [
+        user_op("m1"),
+        {"method": "PATCH", "path": f"/Groups/{team['id']}",
+         "data": patch({"op": "add", "path": "members", "value": [{"value": "bulkId:m1"}]})},
+    ])
+    results = response.json()["Operations"]
+    assert [r["status"] for r in results] == ["201", "200"] and results[1]["version"] != team["meta"]["version"]
+    m1 = results[0]["location"].rsplit("/", 1)[-1]
+    assert [m["value"] for m in scim.get(f"/Groups/{team['id']}").json()["members"]] == [m1]
+
+
 def test_forward_references_wait_for_the_post_they_name(scim):
     # The Team comes first but names a user created later in the request (RFC 7644 §3.7.2).
     response = bulk(scim, [group_op("team", "bulkId:late"), user_op("late")])

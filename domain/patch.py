@@ -390,6 +390,8 @@ class _Patcher:
         if not isinstance(value, dict):
             raise InvalidValue(f"'{label}' must be a JSON object of extension attributes")
         for key, sub_value in value.items():
+            if isinstance(key, str) and key.lower() == "schemas":
+                continue  # a value object may name its own schema; that is no attribute (RFC 7643 §3)
             resolved = resolve(self.rt.id, AttrPath(urn, key)) if isinstance(key, str) else None
             if resolved is None:
                 raise InvalidValue(f"unknown attribute '{urn}:{key}'")

@@ -763,3 +763,13 @@ def test_random_patches_only_raise_scim_errors():
         except ScimError as error:
             assert 400 <= error.status < 500
         assert document == snapshot
+
+
+def test_extension_value_object_may_name_its_schema():
+    """scim2-tester sends {"schemas": [...], "department": "x"} as the value of an extension path."""
+    urn = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+    ops = parse_patch_request(
+        {"Operations": [{"op": "add", "path": urn, "value": {"schemas": [urn], "department": "Research"}}]}
+    )
+    outcome = apply_patch("User", {"userName": "a"}, ops, resource_id="u1")
+    assert outcome.document[urn] == {"department": "Research"}

@@ -244,7 +244,11 @@ def _normalized_payload(resource_type: str, body: dict) -> tuple[dict, dict]:
     normalized = normalize(resource_type, body)
     payload = dict(normalized.document)
     if normalized.member_ids is not None:
-        payload["members"] = [{"value": member} for member in normalized.member_ids]
+        shown = normalized.member_displays
+        payload["members"] = [
+            {"value": member, "display": shown[member]} if member in shown else {"value": member}
+            for member in normalized.member_ids
+        ]
     return payload, {"password_supplied": normalized.password_supplied}
 
 

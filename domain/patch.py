@@ -65,6 +65,7 @@ from domain.resource import (
     UNASSIGNED,
     changed_attributes,
     check_required,
+    coerce_member_refs,
     coerce_members,
     coerce_simple,
     coerce_value,
@@ -124,6 +125,8 @@ class MemberChange:
     kind: Literal["add", "remove", "remove_all", "replace"]
     ids: tuple[str, ...] = ()
     filter: Filter | None = None
+    # For add/replace: (id, display) for the members whose ``display`` the client sent.
+    displays: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -285,6 +288,10 @@ def _type_eq(resource_type_name: str, parent: ResolvedAttr, flt: Filter) -> str 
         if resolved is not None and resolved.sub is not None and resolved.sub.name == "type":
             return flt.value
     return None
+
+
+def _shown(refs: dict[str, str | None]) -> tuple[tuple[str, str], ...]:
+    return tuple((member, shown) for member, shown in refs.items() if shown)
 
 
 def _member_value_ids(parent: ResolvedAttr, flt: Filter) -> list[str] | None:
@@ -611,11 +618,12 @@ class _Patcher:
         if op == "add":
             if value is None:
                 raise InvalidValue(f"'{label}': an add operation requires a non-null 'value'")
-            ids = coerce_members(value)
-            if ids:
-                self.member_changes.append(MemberChange("add", tuple(ids)))
+            refs = coerce_member_refs(value)
+            if refs:
+                self.member_changes.append(MemberChange("add", tuple(refs), displays=_shown(refs)))
         elif op == "replace":
-            self.member_changes.append(MemberChange("replace", tuple(coerce_members(value))))
+            refs = coerce_member_refs(value)
+            self.member_changes.append(MemberChange("replace", tuple(refs), displays=_shown(refs)))
         elif has_value and value is not None:
             ids = coerce_members(value)  # Entra: remove only the listed members
             if ids:

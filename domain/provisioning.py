@@ -56,7 +56,10 @@ class TeamStore(Protocol):
     def update(self, record: TeamRecord) -> None: ...
     def delete(self, org_id: str, team_id: str) -> None: ...
     def existing_user_ids(self, org_id: str, ids: list[str]) -> set[str]: ...
-    def add_members(self, org_id: str, team_id: str, ids: list[str]) -> list[str]: ...
+    def existing_team_ids(self, org_id: str, ids: list[str]) -> set[str]: ...
+    def add_members(
+        self, org_id: str, team_id: str, ids: list[str], displays: dict[str, str] | None = None
+    ) -> list[str]: ...
     def remove_members(self, team_id: str, ids: list[str]) -> list[str]: ...
     def remove_members_matching(self, org_id: str, team_id: str, flt) -> list[str]: ...
     def remove_all_members(self, team_id: str) -> list[str]: ...
@@ -242,6 +245,8 @@ class Provisioner:
             return
         known = self.teams.existing_user_ids(org_id, ids)
         missing = [member for member in ids if member not in known]
+        if missing and self.teams.existing_team_ids(org_id, missing):
+            raise InvalidValue("nested groups are not supported: a Group cannot be a member of a Group")
         if missing:
             raise InvalidValue(
                 f"members must be users of this organization; unknown user id(s): {', '.join(missing[:10])}"
@@ -259,7 +264,11 @@ class Provisioner:
         now = self.clock()
         record = TeamRecord(self.new_id(), command.org_id, document, 1, now, now, idp_managed=True)
         self.teams.insert(record)
-        added = self.teams.add_members(command.org_id, record.id, member_ids) if member_ids else []
+        added = (
+            self.teams.add_members(command.org_id, record.id, member_ids, normalized.member_displays)
+            if member_ids
+            else []
+        )
         event = self._event(
             command, ev.TEAM_CREATE, 201, record.id, changed=sorted(document), detail=ev.member_detail(added, [])
         )
@@ -275,7 +284,9 @@ class Provisioner:
         removed: list[str] = []
         if normalized.member_ids is not None:
             self._ensure_members_exist(command.org_id, normalized.member_ids)
-            added, removed = self._replace_members(command.org_id, record.id, normalized.member_ids)
+            added, removed = self._replace_members(
+                command.org_id, record.id, normalized.member_ids, normalized.member_displays
+            )
         changed = list(normalized.changed)
         if (added or removed) and "members" not in changed:
             changed.append("members")
@@ -287,11 +298,13 @@ class Provisioner:
         )
         return Outcome(200, team_view(record, self._members_if_wanted(command, record.id)), event)
 
-    def _replace_members(self, org_id: str, team_id: str, ids: list[str]) -> tuple[list[str], list[str]]:
+    def _replace_members(
+        self, org_id: str, team_id: str, ids: list[str], displays: dict[str, str] | None = None
+    ) -> tuple[list[str], list[str]]:
         wanted = set(ids)
         current = {member["value"] for member in self.teams.members_of(team_id)}
         removed = self.teams.remove_members(team_id, sorted(current - wanted)) if current - wanted else []
-        added = self.teams.add_members(org_id, team_id, [i for i in ids if i not in current])
+        added = self.teams.add_members(org_id, team_id, [i for i in ids if i not in current], displays)
         return added, removed
 
     def _patch_team(self, command: c.Command) -> Outcome:
@@ -307,7 +320,7 @@ class Provisioner:
         for change in patched.member_changes:
             if change.kind == "add":
                 self._ensure_members_exist(command.org_id, list(change.ids))
-                added += self.teams.add_members(command.org_id, record.id, list(change.ids))
+                added += self.teams.add_members(command.org_id, record.id, list(change.ids), dict(change.displays))
             elif change.kind == "remove" and change.filter is not None:
                 removed += self.teams.remove_members_matching(command.org_id, record.id, change.filter)
             elif change.kind == "remove":
@@ -316,7 +329,9 @@ class Provisioner:
                 removed += self.teams.remove_all_members(record.id)
             elif change.kind == "replace":
                 self._ensure_members_exist(command.org_id, list(change.ids))
-                more_added, more_removed = self._replace_members(command.org_id, record.id, list(change.ids))
+                more_added, more_removed = self._replace_members(
+                    command.org_id, record.id, list(change.ids), dict(change.displays)
+                )
                 added += more_added
                 removed += more_removed
         if document_changed or added or removed:

@@ -58,6 +58,7 @@ __all__ = [
     "parse_attribute_list",
     "is_requested",
     "coerce_value",
+    "coerce_member_refs",
     "coerce_members",
     "coerce_simple",
     "resolve_key",
@@ -210,21 +211,27 @@ def _json_type(value: Any) -> str:
 
 
 def coerce_members(value: Any) -> list[str]:
-    """The member ids of a Group ``members`` value, in order, deduplicated.
+    """The member ids of a Group ``members`` value, in order, deduplicated."""
+    return list(coerce_member_refs(value))
 
-    Each member must be an object with a non-empty string ``value``; ``$ref`` (also null),
-    ``display`` and ``type`` are accepted and not kept; ``type: "Group"`` is refused because
-    nested groups are not supported.
+
+def coerce_member_refs(value: Any) -> dict[str, str | None]:
+    """The members of a Group ``members`` value: id → the ``display`` the client sent (or None),
+    in order, deduplicated.
+
+    Each member must be an object with a non-empty string ``value``; ``$ref`` (also null) and
+    ``type`` are accepted and not kept; ``type: "Group"`` is refused because nested groups are
+    not supported.
     """
     if value is None:
-        return []
+        return {}
     items = value if isinstance(value, list) else [value]
-    ids: list[str] = []
-    seen: set[str] = set()
+    refs: dict[str, str | None] = {}
     for item in items:
         if not isinstance(item, dict):
             raise InvalidValue("each value of 'members' must be an object with a 'value'")
         member_id: Any = None
+        display: str | None = None
         for key, sub_value in item.items():
             lowered = key.lower() if isinstance(key, str) else key
             if lowered == "value":
@@ -239,14 +246,15 @@ def coerce_members(value: Any) -> list[str]:
             elif lowered in ("$ref", "display"):
                 if sub_value is not None and not isinstance(sub_value, str):
                     raise InvalidValue(f"'members.{key}' must be a string")
+                if lowered == "display":
+                    display = sub_value or None
             else:
                 raise InvalidValue(f"unknown attribute 'members.{key}'")
         if not isinstance(member_id, str) or not member_id:
             raise InvalidValue("each value of 'members' must have a non-empty string 'value'")
-        if member_id not in seen:
-            seen.add(member_id)
-            ids.append(member_id)
-    return ids
+        if member_id not in refs or refs[member_id] is None:
+            refs[member_id] = display
+    return refs
 
 
 def changed_attributes(resource_type_name: str, before: dict, after: dict) -> list[str]:
@@ -296,6 +304,8 @@ class Normalized:
     member_ids: list[str] | None = None
     password_supplied: bool = False
     changed: list[str] = field(default_factory=list)
+    # The ``display`` a client sent for a member (RFC 7643 §4.2: immutable, set with the member).
+    member_displays: dict[str, str] = field(default_factory=dict)
 
 
 def _schemas_listed(resource_type_name: str, body: dict) -> list[str]:
@@ -333,18 +343,18 @@ def normalize(resource_type: str, body: Any, *, existing: dict | None = None) ->
     rt_def = _rt(resource_type)
     listed = _schemas_listed(rt_def.id, body)
     document: dict = {}
-    member_ids: list[str] | None = None
+    member_refs: dict[str, str | None] | None = None
     password_supplied = False
     seen: set[tuple[str, ...]] = set()
 
     def assign(resolved: ResolvedAttr, value: Any, key: str) -> None:
-        nonlocal member_ids, password_supplied
+        nonlocal member_refs, password_supplied
         attr = resolved.attr
         if resolved.json_keys in seen:
             raise InvalidValue(f"attribute '{key}' given more than once")
         seen.add(resolved.json_keys)
         if rt_def.id == "Group" and attr.name == "members" and resolved.sub is None:
-            member_ids = coerce_members(value)
+            member_refs = coerce_member_refs(value)
             return
         if attr.name == "password" and resolved.sub is None:
             if value is not None and not isinstance(value, str):
@@ -397,9 +407,11 @@ def normalize(resource_type: str, body: Any, *, existing: dict | None = None) ->
         _check_immutable(rt_def.id, existing, document)
     check_required(rt_def.id, document)
     changed = changed_attributes(rt_def.id, existing or {}, document)
+    member_ids = None if member_refs is None else list(member_refs)
     if member_ids is not None and (existing is not None or member_ids):
         changed.append("members")
-    return Normalized(document=document, member_ids=member_ids,
+    displays = {mid: shown for mid, shown in (member_refs or {}).items() if shown}
+    return Normalized(document=document, member_ids=member_ids, member_displays=displays,
                       password_supplied=password_supplied, changed=changed)
 
 

@@ -727,7 +727,7 @@ class _MembershipElements(_Elements):
         else:
             self.other = tables.users.alias()
             self.own_id, self.other_id = self.link.c.team_id, self.link.c.user_id
-            self.display = func.coalesce(self.other.c.display_name, self.other.c.user_name)
+            self.display = func.coalesce(self.link.c.display, self.other.c.display_name, self.other.c.user_name)
             self.kind = "User"
         self.uses_other = False
 

@@ -125,7 +125,10 @@ async def members_of_teams(conn: AsyncConnection, team_ids: list[str]) -> dict[s
     found: dict[str, list] = defaultdict(list)
     for part in chunks(team_ids):
         rows = await conn.execute(
-            select(team_members.c.team_id, team_members.c.user_id, users.c.display_name, users.c.user_name)
+            select(
+                team_members.c.team_id, team_members.c.user_id, team_members.c.display.label("member_display"),
+                users.c.display_name, users.c.user_name,
+            )
             .join(users, users.c.id == team_members.c.user_id)
             .where(team_members.c.team_id.in_(part))
             .order_by(team_members.c.created_at, team_members.c.user_id)

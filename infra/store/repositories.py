@@ -157,13 +157,29 @@ class SqlTeams:
             found.update(row.id for row in rows)
         return found
 
-    def add_members(self, org_id: str, team_id: str, ids: list[str]) -> list[str]:
+    def existing_team_ids(self, org_id: str, ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        for part in chunks(list(dict.fromkeys(ids))):
+            rows = self.conn.execute(select(teams.c.id).where(teams.c.org_id == org_id, teams.c.id.in_(part)))
+            found.update(row.id for row in rows)
+        return found
+
+    def add_members(
+        self, org_id: str, team_id: str, ids: list[str], displays: dict[str, str] | None = None
+    ) -> list[str]:
+        displays = displays or {}
         now = utcnow()
         added: list[str] = []
         for part in chunks(list(dict.fromkeys(ids))):
             statement = (
                 _insert_for(self.conn, team_members)
-                .values([{"team_id": team_id, "user_id": uid, "org_id": org_id, "created_at": now} for uid in part])
+                .values(
+                    [
+                        {"team_id": team_id, "user_id": uid, "org_id": org_id, "display": displays.get(uid),
+                         "created_at": now}
+                        for uid in part
+                    ]
+                )
                 .on_conflict_do_nothing()
                 .returning(team_members.c.user_id)
             )
@@ -202,7 +218,8 @@ class SqlTeams:
 
 def member_query(team_id: str):
     return (
-        select(team_members.c.user_id, users.c.display_name, users.c.user_name)
+        select(team_members.c.user_id, team_members.c.display.label("member_display"), users.c.display_name,
+               users.c.user_name)
         .join(users, users.c.id == team_members.c.user_id)
         .where(team_members.c.team_id == team_id)
         .order_by(team_members.c.created_at, team_members.c.user_id)
@@ -210,7 +227,10 @@ def member_query(team_id: str):
 
 
 def member_refs(rows: Iterable) -> list[dict]:
-    return [{"value": row.user_id, "display": row.display_name or row.user_name, "type": "User"} for row in rows]
+    return [
+        {"value": row.user_id, "display": row.member_display or row.display_name or row.user_name, "type": "User"}
+        for row in rows
+    ]
 
 
 def member_filter(flt: ast.Filter):
@@ -237,7 +257,8 @@ def member_filter(flt: ast.Filter):
         if name == "value":
             column, target = team_members.c.user_id, value
         elif name == "display":
-            column, target = func.lower(func.coalesce(users.c.display_name, users.c.user_name)), value.lower()
+            shown = func.coalesce(team_members.c.display, users.c.display_name, users.c.user_name)
+            column, target = func.lower(shown), value.lower()
         elif name == "type":
             column, target = literal("user"), value.lower()
         else:

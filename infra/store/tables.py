@@ -108,6 +108,8 @@ team_members = Table(
     Column("team_id", String(64), ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True),
     Column("user_id", String(64), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     Column("org_id", String(32), nullable=False),
+    # The member's ``display`` as the IdP sent it (RFC 7643 §4.2); None: the user's own name.
+    Column("display", String(512), nullable=True),
     Column("created_at", DateTime, nullable=False),
     Index("ix_team_members_user_id", "user_id"),
 )

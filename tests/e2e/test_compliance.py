@@ -6,9 +6,7 @@ declares), then creates, reads, lists, searches, replaces, patches (every attrib
 Users (with the Enterprise extension) and Groups. It prints one line per check result,
 ``<STATUS> <check name>``, followed by indented reason lines.
 
-Every check it runs must succeed. SKIPPED results are checks it did not run. The results listed
-in ``DOMAIN_GAPS`` are known failures whose fix belongs to the domain layer; each has its own
-strict xfail below, so the day it is fixed the xfail fails and the entry must be removed.
+Every check it runs must succeed. SKIPPED results are checks it did not run.
 """
 
 from __future__ import annotations
@@ -24,15 +22,6 @@ import pytest
 
 STATUSES = ("SUCCESS", "COMPLIANT", "ACCEPTABLE", "DEVIATION", "ERROR", "CRITICAL", "SKIPPED")
 _LINE = re.compile(rf"^({'|'.join(STATUSES)}) (\S.*)$")
-
-# Known failures owned by the domain layer: (check name, pattern of its reason).
-DOMAIN_GAPS = {
-    # PATCH add/replace of Group members with a client-chosen "display": the schema declares
-    # members.display immutable (client-settable, RFC 7643 §2.4) but the store keeps only the
-    # user id per membership and answers the user's own displayName, so the value read back differs.
-    "member_display": (r"check_(add|replace)_attribute", r"Attribute 'members' was not (added|replaced)"),
-}
-
 
 @dataclass(frozen=True)
 class Result:
@@ -66,13 +55,6 @@ def parse(output: str) -> list[Result]:
     return results
 
 
-def gap_of(result: Result) -> str | None:
-    for name, (check, reason) in DOMAIN_GAPS.items():
-        if re.fullmatch(check, result.check) and re.search(reason, result.reason):
-            return name
-    return None
-
-
 @pytest.fixture(scope="module")
 def compliance(stack):
     org = stack.new_org()
@@ -97,17 +79,9 @@ def test_scim2_tester_runs_every_check_successfully(compliance):
         "check_add_attribute", "check_replace_attribute", "check_remove_attribute",
     ):
         assert expected in checks, f"{expected} did not run:{_report(output)}"
-    failed = [r for r in ran if r.status != "SUCCESS" and gap_of(r) is None]
+    failed = [r for r in ran if r.status != "SUCCESS"]
     assert not failed, (
         "scim2-tester checks failed:\n"
         + "\n".join(f"{r.status} {r.check}: {r.reason[:500]}" for r in failed)
         + _report(output)
     )
-
-
-@pytest.mark.parametrize("gap", sorted(DOMAIN_GAPS))
-@pytest.mark.xfail(strict=True, reason="domain-owned compliance gap, see DOMAIN_GAPS")
-def test_known_domain_gap_is_fixed(compliance, gap):
-    results, output = compliance
-    hits = [r for r in results if r.status != "SUCCESS" and gap_of(r) == gap]
-    assert not hits, "\n".join(f"{r.status} {r.check}: {r.reason[:300]}" for r in hits)

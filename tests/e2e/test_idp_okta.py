@@ -126,7 +126,8 @@ def test_oin_group_push_batched_membership_with_rename_resent_each_time(stack, o
     stored = okta.get(f"/Groups/{gid}").json()
     assert stored["displayName"] == name
     displays = {m["value"]: m.get("display") for m in stored["members"]}
-    assert displays[ids[2]] == users[2]["displayName"]  # the store's name, not what Okta sent
+    assert displays[ids[2]] == "x@okta.local"  # the member display as Okta sent it (RFC 7643 §4.2)
+    assert displays[ids[0]] == "back"
     assert all(e["idp"] == "okta" for e in stack.audit_events(org.id, wait_for=7 + 1 + 8))
 
 

@@ -74,7 +74,10 @@ class FakeTeams:
     def existing_user_ids(self, org_id, ids):
         return {i for i in ids if i in self.users.rows and self.users.rows[i].org_id == org_id}
 
-    def add_members(self, org_id, team_id, ids):
+    def existing_team_ids(self, org_id, ids):
+        return {i for i in ids if i in self.rows and self.rows[i].org_id == org_id}
+
+    def add_members(self, org_id, team_id, ids, displays=None):
         added = [i for i in dict.fromkeys(ids) if i not in self.members[team_id]]
         for i in added:
             self.members[team_id][i] = None

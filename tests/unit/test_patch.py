@@ -157,7 +157,8 @@ def test_okta_membership_change():
     )
     assert out.member_changes == [
         MemberChange("remove", ("89bb1940-b905-4575-9e7f-6f887cfb368e",)),
-        MemberChange("add", ("23a35c27-23d3-4c03-b4c5-6443c09e7173",)),
+        MemberChange("add", ("23a35c27-23d3-4c03-b4c5-6443c09e7173",),
+                     displays=(("23a35c27-23d3-4c03-b4c5-6443c09e7173", "test.user@okta.local"),)),
     ]
     assert out.document == base_group()
     assert "members" not in out.document
@@ -170,7 +171,9 @@ def test_okta_full_membership_push():
         {"value": "89bb1940-b905-4575-9e7f-6f887cfb368e", "display": "test.user@okta.local"},
     ]})
     assert out.member_changes == [MemberChange(
-        "replace", ("23a35c27-23d3-4c03-b4c5-6443c09e7173", "89bb1940-b905-4575-9e7f-6f887cfb368e"))]
+        "replace", ("23a35c27-23d3-4c03-b4c5-6443c09e7173", "89bb1940-b905-4575-9e7f-6f887cfb368e"),
+        displays=(("23a35c27-23d3-4c03-b4c5-6443c09e7173", "test.user@okta.local"),
+                  ("89bb1940-b905-4575-9e7f-6f887cfb368e", "test.user@okta.local")))]
 
 
 def test_password_is_dropped_and_flagged():

@@ -156,6 +156,14 @@ def test_members_must_be_users_of_the_same_organization(service):
                                resource_id=team))
 
 
+def test_a_team_as_member_is_refused_as_a_nested_group(service):
+    parent = service.handle(command(c.GROUP_CREATE, group_body("Parent"))).view["id"]
+    child = service.handle(command(c.GROUP_CREATE, group_body("Child"))).view["id"]
+    with pytest.raises(InvalidValue, match="nested groups are not supported"):
+        service.handle(command(c.GROUP_PATCH, patch({"op": "add", "path": "members", "value": [{"value": child}]}),
+                               resource_id=parent))
+
+
 def test_member_patches_are_set_operations_with_specific_events(service):
     a, b, c_ = (create_user(service, f"{n}@x") for n in "abc")
     team = service.handle(command(c.GROUP_CREATE, group_body("Eng"))).view["id"]

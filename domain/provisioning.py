@@ -40,7 +40,17 @@ class TeamRecord:
     idp_managed: bool = True
 
 
+def user_name_taken(user_name: str) -> str:
+    return f"A user with userName {user_name!r} already exists in this organization"
+
+
+def display_name_taken(display_name: str) -> str:
+    return f"A Team with displayName {display_name!r} already exists in this organization"
+
+
 class UserStore(Protocol):
+    """``insert`` raises ``Uniqueness`` when the userName is taken (the store's unique key decides)."""
+
     def get(self, org_id: str, user_id: str, *, lock: bool = False) -> UserRecord | None: ...
     def user_name_in_use(self, org_id: str, user_name: str, *, exclude_id: str | None = None) -> bool: ...
     def insert(self, record: UserRecord) -> None: ...
@@ -50,6 +60,8 @@ class UserStore(Protocol):
 
 
 class TeamStore(Protocol):
+    """``insert`` raises ``Uniqueness`` when the displayName is taken."""
+
     def get(self, org_id: str, team_id: str, *, lock: bool = False) -> TeamRecord | None: ...
     def display_name_in_use(self, org_id: str, display_name: str, *, exclude_id: str | None = None) -> bool: ...
     def insert(self, record: TeamRecord) -> None: ...
@@ -179,12 +191,11 @@ class Provisioner:
 
     def _ensure_user_name_free(self, org_id: str, user_name: str, exclude_id: str | None = None) -> None:
         if self.users.user_name_in_use(org_id, user_name, exclude_id=exclude_id):
-            raise Uniqueness(f"A user with userName {user_name!r} already exists in this organization")
+            raise Uniqueness(user_name_taken(user_name))
 
     def _create_user(self, command: c.Command) -> Outcome:
         normalized = normalize("User", command.body)
         document = normalized.document
-        self._ensure_user_name_free(command.org_id, document["userName"])
         now = self.clock()
         record = UserRecord(self.new_id(), command.org_id, document, 1, now, now)
         self.users.insert(record)
@@ -238,7 +249,7 @@ class Provisioner:
 
     def _ensure_display_name_free(self, org_id: str, name: str, exclude_id: str | None = None) -> None:
         if self.teams.display_name_in_use(org_id, name, exclude_id=exclude_id):
-            raise Uniqueness(f"A Team with displayName {name!r} already exists in this organization")
+            raise Uniqueness(display_name_taken(name))
 
     def _ensure_members_exist(self, org_id: str, ids: list[str]) -> None:
         if not ids:
@@ -258,7 +269,6 @@ class Provisioner:
     def _create_team(self, command: c.Command) -> Outcome:
         normalized = normalize("Group", command.body)
         document = normalized.document
-        self._ensure_display_name_free(command.org_id, document["displayName"])
         member_ids = normalized.member_ids or []
         self._ensure_members_exist(command.org_id, member_ids)
         now = self.clock()

@@ -37,7 +37,9 @@ class Settings:
     # Ingress coalescing: wait this long for more commands before publishing a batch.
     batch_window: float = field(default_factory=lambda: _float("SCIMGATE_BATCH_WINDOW", 0.002))
     batch_max: int = field(default_factory=lambda: _int("SCIMGATE_BATCH_MAX", 128))
-    worker_concurrency: int = field(default_factory=lambda: _int("SCIMGATE_WORKER_CONCURRENCY", 4))
+    # Batches in flight per ingress process; more commands accumulate meanwhile (group commit).
+    ingress_inflight: int = field(default_factory=lambda: _int("SCIMGATE_INGRESS_INFLIGHT", 2))
+    worker_concurrency: int = field(default_factory=lambda: _int("SCIMGATE_WORKER_CONCURRENCY", 1))
     max_body_bytes: int = field(default_factory=lambda: _int("SCIMGATE_MAX_BODY_BYTES", 1_048_576))
     max_results: int = field(default_factory=lambda: _int("SCIMGATE_MAX_RESULTS", 200))
     bulk_max_operations: int = field(default_factory=lambda: _int("SCIMGATE_BULK_MAX_OPERATIONS", 1000))

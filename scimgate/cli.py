@@ -391,7 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
 
     p = sub.add_parser("worker", parents=[common], help="run a Celery worker")
-    p.add_argument("--concurrency", type=int, help="worker threads (SCIMGATE_WORKER_CONCURRENCY, default 4)")
+    p.add_argument("--concurrency", type=int, help="worker threads (SCIMGATE_WORKER_CONCURRENCY, default 1)")
     p.set_defaults(func=cmd_worker)
     sub.add_parser("migrate", parents=[common], help="apply database migrations").set_defaults(func=cmd_migrate)
 

@@ -1,18 +1,21 @@
 """The ingress side of the pipeline: coalesce commands into batches, publish, await replies.
 
-Commands are spread over a few *lanes* by their ordering key (same resource → same lane). A lane
-keeps at most one batch in flight: it gathers what arrived within ``batch_window`` (up to
-``batch_max``), publishes it as one Celery message from a worker thread (never on the event loop),
-and starts the next batch once every command of the current one is answered or past its deadline.
-So commands for one resource keep their order within and across batches, while different
-resources proceed in parallel on different lanes and workers.
+Group commit: the dispatcher gathers the commands that arrive within ``batch_window`` (up to
+``batch_max``) into one Celery message, published from a worker thread (never on the event
+loop). At most ``ingress_inflight`` batches are in flight at once; while they are, new commands
+accumulate, so batches grow with the load and the per-batch cost is shared by more commands.
+
+Order: a command whose ordering key (the resource it touches) belongs to a command still in
+flight is held back until that one is decided, so commands for one resource are applied in
+arrival order within and across batches, whichever worker applies them; commands for different
+resources never wait for each other.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-import zlib
+from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -35,22 +38,20 @@ class CommandTimeout(Exception):
     """No worker committed the command before its deadline; it never will."""
 
 
-class _Lane:
-    def __init__(self) -> None:
-        self.pending: list[tuple[Command, asyncio.Future]] = []
-        self.wakeup = asyncio.Event()
-        self.task: asyncio.Task | None = None
-
-
 class CommandDispatcher:
-    def __init__(self, settings: Settings, fence: Fence, *, lanes: int = 4):
+    def __init__(self, settings: Settings, fence: Fence):
         self.settings = settings
         self.fence = fence
         self.listener = ReplyListener(settings.redis_url)
         self.producer = Celery("scimgate-ingress", set_as_current=False)
         self.producer.conf.update(celery_settings(settings))
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="publish")
-        self._lanes = [_Lane() for _ in range(lanes)]
+        self._pending: deque[tuple[Command, asyncio.Future]] = deque()
+        # ordering key → the id of the command published for it and not yet decided
+        self._busy: dict[str, str] = {}
+        self._inflight = 0
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task | None = None
         self.published_batches = 0
 
     @property
@@ -59,72 +60,92 @@ class CommandDispatcher:
 
     async def start(self) -> None:
         await self.listener.start()
-        for index, lane in enumerate(self._lanes):
-            lane.task = asyncio.create_task(self._run_lane(lane), name=f"lane-{index}")
+        self._task = asyncio.create_task(self._run(), name="dispatcher")
 
     async def stop(self) -> None:
-        for lane in self._lanes:
-            if lane.task:
-                lane.task.cancel()
-        for lane in self._lanes:
-            if lane.task:
-                try:
-                    await lane.task
-                except asyncio.CancelledError:
-                    pass
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
         await self.listener.stop()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def submit(self, command: Command) -> Reply:
         """Enqueue ``command`` and return the worker's reply, or raise CommandTimeout."""
         reply_future = self.listener.expect(command.id)
-        lane = self._lanes[zlib.crc32(command.ordering_key.encode()) % len(self._lanes)]
-        lane.pending.append((command, reply_future))
-        lane.wakeup.set()
+        self._pending.append((command, reply_future))
+        self._wakeup.set()
         wait = max(0.0, command.deadline + self.settings.reply_margin - time.time())
         try:
-            return await asyncio.wait_for(asyncio.shield(reply_future), timeout=wait)
-        except asyncio.TimeoutError:
-            pass
-        except Exception as exc:  # publishing failed: decide the command now rather than guess
-            log.warning("command_not_published", command_id=command.id, error=str(exc))
-        finally:
-            self.listener.forget(command.id)
-        reply = await self.fence(command)
-        if reply is None:
-            raise CommandTimeout(command.id)
-        return reply
-
-    async def _run_lane(self, lane: _Lane) -> None:
-        while True:
-            await lane.wakeup.wait()
             try:
-                await self._next_batch(lane)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # never let a lane die: its commands would all time out
-                log.error("lane_failed", error=str(exc))
+                return await asyncio.wait_for(asyncio.shield(reply_future), timeout=wait)
+            except asyncio.TimeoutError:
+                pass
+            except Exception as exc:  # publishing failed: decide the command now rather than guess
+                log.warning("command_not_published", command_id=command.id, error=str(exc))
+            finally:
+                self.listener.forget(command.id)
+            reply = await self.fence(command)
+            if reply is None:
+                raise CommandTimeout(command.id)
+            return reply
+        finally:
+            # Decided either way: later commands for the same resource may go.
+            if self._busy.get(command.ordering_key) == command.id:
+                del self._busy[command.ordering_key]
+            self._wakeup.set()
 
-    async def _next_batch(self, lane: _Lane) -> None:
-        if self.settings.batch_window > 0 and len(lane.pending) < self.settings.batch_max:
-            await asyncio.sleep(self.settings.batch_window)
-        batch = lane.pending[: self.settings.batch_max]
-        del lane.pending[: len(batch)]
-        if not lane.pending:
-            lane.wakeup.clear()
-        if not batch:
-            return
+    # -- the batching loop -------------------------------------------------------------------
+
+    def _take_batch(self) -> list[tuple[Command, asyncio.Future]]:
+        """Up to batch_max pending commands whose resources are not busy, in arrival order."""
+        batch: list[tuple[Command, asyncio.Future]] = []
+        held: deque[tuple[Command, asyncio.Future]] = deque()
+        while self._pending and len(batch) < self.settings.batch_max:
+            command, future = self._pending.popleft()
+            if future.done():
+                continue  # its request already gave up
+            key = command.ordering_key
+            if key in self._busy:
+                held.append((command, future))
+            else:
+                self._busy[key] = command.id
+                batch.append((command, future))
+        self._pending.extendleft(reversed(held))
+        return batch
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            if self._inflight >= self.settings.ingress_inflight:
+                continue  # a batch finishing sets the wakeup again
+            if self.settings.batch_window > 0 and len(self._pending) < self.settings.batch_max:
+                await asyncio.sleep(self.settings.batch_window)
+            batch = self._take_batch()
+            if self._pending:
+                self._wakeup.set()  # more to send (or held back): look again
+            if batch:
+                self._inflight += 1
+                asyncio.create_task(self._send_batch(batch))
+
+    async def _send_batch(self, batch: list[tuple[Command, asyncio.Future]]) -> None:
         try:
-            await self._publish([command for command, _ in batch])
-        except Exception as exc:
-            log.error("publish_failed", error=str(exc), commands=len(batch))
-            for _command, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        # One batch in flight per lane: wait for its replies (or its deadlines).
-        latest = max(command.deadline for command, _ in batch) + self.settings.reply_margin
-        await asyncio.wait([future for _, future in batch], timeout=max(0.0, latest - time.time()))
+            try:
+                await self._publish([command for command, _ in batch])
+            except Exception as exc:
+                log.error("publish_failed", error=str(exc), commands=len(batch))
+                for _command, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                return
+            latest = max(command.deadline for command, _ in batch) + self.settings.reply_margin
+            await asyncio.wait([future for _, future in batch], timeout=max(0.0, latest - time.time()))
+        finally:
+            self._inflight -= 1
+            self._wakeup.set()
 
     async def _publish(self, commands: list[Command]) -> None:
         payload = [command.to_wire() for command in commands]

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from sqlalchemy import Connection, and_, delete, false, func, literal, not_, or_, select, true, update
+from sqlalchemy import Connection, and_, bindparam, delete, false, func, literal, not_, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
-from domain.errors import InvalidFilter
+from domain.errors import InvalidFilter, Uniqueness
 from domain.filter import ast
-from domain.provisioning import TeamRecord, UserRecord
+from domain.provisioning import TeamRecord, UserRecord, display_name_taken, user_name_taken
 from infra.store.clock import utcnow
 from infra.store.tables import team_members, teams, users
 
@@ -35,6 +36,12 @@ def _insert_for(conn: Connection, table):
 # Statements built once: their compiled form is cached, and each execution only binds values.
 _INSERT_USER = users.insert()
 _INSERT_TEAM = teams.insert()
+_USER_NAME_IN_USE = (
+    select(users.c.id)
+    .where(users.c.org_id == bindparam("org_id"), users.c.user_name_key == bindparam("key"),
+           users.c.id != bindparam("exclude"))
+    .limit(1)
+)
 
 
 def user_columns(record: UserRecord) -> dict:
@@ -92,13 +99,17 @@ class SqlUsers:
         return user_from_row(row) if row else None
 
     def user_name_in_use(self, org_id: str, user_name: str, *, exclude_id: str | None = None) -> bool:
-        query = select(users.c.id).where(users.c.org_id == org_id, users.c.user_name_key == user_name.casefold())
-        if exclude_id:
-            query = query.where(users.c.id != exclude_id)
-        return self.conn.execute(query.limit(1)).first() is not None
+        row = self.conn.execute(
+            _USER_NAME_IN_USE, {"org_id": org_id, "key": user_name.casefold(), "exclude": exclude_id or ""}
+        ).first()
+        return row is not None
 
     def insert(self, record: UserRecord) -> None:
-        self.conn.execute(_INSERT_USER, user_columns(record))
+        try:
+            self.conn.execute(_INSERT_USER, user_columns(record))
+        except IntegrityError:
+            # The unique (org, case-folded userName) index decides; the caller's savepoint rolls back.
+            raise Uniqueness(user_name_taken(record.document["userName"])) from None
 
     def update(self, record: UserRecord) -> None:
         values = user_columns(record)
@@ -139,7 +150,10 @@ class SqlTeams:
         return self.conn.execute(query.limit(1)).first() is not None
 
     def insert(self, record: TeamRecord) -> None:
-        self.conn.execute(_INSERT_TEAM, team_columns(record))
+        try:
+            self.conn.execute(_INSERT_TEAM, team_columns(record))
+        except IntegrityError:
+            raise Uniqueness(display_name_taken(record.document["displayName"])) from None
 
     def update(self, record: TeamRecord) -> None:
         values = team_columns(record)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from domain.provisioning import TeamRecord, UserRecord
+from domain.errors import Uniqueness
+from domain.provisioning import TeamRecord, UserRecord, display_name_taken, user_name_taken
 
 
 class FakeUsers:
@@ -23,6 +24,8 @@ class FakeUsers:
         )
 
     def insert(self, record):
+        if self.user_name_in_use(record.org_id, record.document["userName"]):
+            raise Uniqueness(user_name_taken(record.document["userName"]))
         self.rows[record.id] = record
 
     def update(self, record):
@@ -61,6 +64,8 @@ class FakeTeams:
         )
 
     def insert(self, record):
+        if self.display_name_in_use(record.org_id, record.document["displayName"]):
+            raise Uniqueness(display_name_taken(record.document["displayName"]))
         self.rows[record.id] = record
         self.members[record.id] = {}
 

@@ -49,14 +49,23 @@ async def count(conn: AsyncConnection, table, org_id: str, where) -> int:
 
 
 async def page(conn: AsyncConnection, table, org_id: str, where, order: Ordering, offset: int, limit: int):
-    """``(total, rows)`` for one page of ``table`` in ``org_id`` matching ``where`` (index paging)."""
-    total = await count(conn, table, org_id, where)
-    if limit <= 0 or offset >= total:
-        return total, []
+    """``(total, rows)`` for one page of ``table`` in ``org_id`` matching ``where`` (index paging).
+
+    One query: the total rides along as a window count; only an empty page needs a second one.
+    """
+    if limit <= 0:
+        return await count(conn, table, org_id, where), []
     query = (
-        select(table).where(*_conditions(table, org_id, where)).order_by(*_order_by(order)).offset(offset).limit(limit)
+        select(table, func.count().over().label("page_total"))
+        .where(*_conditions(table, org_id, where))
+        .order_by(*_order_by(order))
+        .offset(offset)
+        .limit(limit)
     )
-    return total, list(await conn.execute(query))
+    rows = list(await conn.execute(query))
+    if rows:
+        return rows[0].page_total, rows
+    return await count(conn, table, org_id, where), []
 
 
 def _beyond(order: Ordering, position: list, backward: bool) -> ColumnElement[bool]:

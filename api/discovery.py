@@ -7,7 +7,6 @@ from aiohttp import web
 from api import context
 from api.keys import SETTINGS
 from api.resources import LIST_RESPONSE
-from api.search import CURSOR_TIMEOUT
 from api.responses import scim_response
 from domain.errors import NotFound
 from domain.schema.discovery import resource_types_document, schemas_document, service_provider_config
@@ -35,7 +34,7 @@ async def service_provider_config_handler(request: web.Request) -> web.Response:
         filter_max_results=settings.max_results,
         sort_supported=True,
         etag_supported=True,
-        cursor_timeout=CURSOR_TIMEOUT,
+        cursor_timeout=settings.cursor_timeout,
     )
     return scim_response(body)
 

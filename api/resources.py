@@ -83,8 +83,11 @@ class ResourceEndpoints:
         )
 
     async def _computed(self, conn, proj: Projection, ids: list[str]) -> dict[str, list[dict]] | None:
-        if not proj.wants(self.kind.computed) or not ids:
-            return None if not proj.wants(self.kind.computed) else {}
+        """The memberships (``groups`` / ``members``) of ``ids``; None when not to be returned."""
+        if not proj.wants(self.kind.computed):
+            return None
+        if not ids:
+            return {}
         if self.kind.computed == "groups":
             return await queries.groups_of_users(conn, ids)
         return await queries.members_of_teams(conn, ids)
@@ -196,7 +199,10 @@ async def list_response(request: web.Request, endpoints: list, params, proj: Pro
             page = await search.index_page(conn, org_id, sources, params.start_index, params.count)
         else:
             scope = "/".join(e.kind.endpoint for e in endpoints)
-            codec = search.CursorCodec(search.cursor_key(request.app[SETTINGS].database_url), org_id, scope, params)
+            settings = request.app[SETTINGS]
+            codec = search.CursorCodec(
+                search.cursor_key(settings), org_id, scope, params, timeout=settings.cursor_timeout
+            )
             page = await search.cursor_page(conn, org_id, sources, codec, params.cursor, params.count)
         computed: dict = {}
         for e in endpoints:

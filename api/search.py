@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,10 +30,9 @@ from sqlalchemy import ColumnElement, false
 from domain.errors import InvalidFilter, InvalidValue, ScimError
 from domain.filter.ast import AttrPath
 from domain.filter.parser import parse_filter, parse_patch_path
+from infra.config import Settings
 from infra.store import queries
 from infra.store.filter_sql import compile_filter, sort_column
-
-CURSOR_TIMEOUT = int(os.environ.get("SCIMGATE_CURSOR_TIMEOUT") or 86_400)
 
 
 class InvalidCursor(ScimError):
@@ -45,12 +43,12 @@ class ExpiredCursor(ScimError):
     scim_type = "expiredCursor"
 
 
-def cursor_key(database_url: str) -> bytes:
+def cursor_key(settings: Settings) -> bytes:
     """The HMAC key of cursors: ``SCIMGATE_CURSOR_SECRET`` when set; otherwise derived from the
     store's URL, so that every ingress process of one deployment accepts the others' cursors.
     (Integrity, not confidentiality: a cursor only ever positions a listing the caller's token
     may read anyway, and it is checked against the URL's organization.)"""
-    secret = os.environ.get("SCIMGATE_CURSOR_SECRET") or f"scimgate-cursor:{database_url}"
+    secret = settings.cursor_secret or f"scimgate-cursor:{settings.database_url}"
     return hashlib.sha256(secret.encode()).digest()
 
 
@@ -141,7 +139,7 @@ class _Position:
 
 
 class CursorCodec:
-    def __init__(self, key: bytes, org_id: str, scope: str, params, *, timeout: int = CURSOR_TIMEOUT):
+    def __init__(self, key: bytes, org_id: str, scope: str, params, *, timeout: int):
         self.key = key
         self.org_id = org_id
         self.timeout = timeout

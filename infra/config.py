@@ -48,6 +48,10 @@ class Settings:
     queue_name: str = field(default_factory=lambda: os.environ.get("SCIMGATE_QUEUE", "scimgate.commands"))
     auth_cache_seconds: float = field(default_factory=lambda: _float("SCIMGATE_AUTH_CACHE_SECONDS", 2.0))
     log_level: str = field(default_factory=lambda: os.environ.get("SCIMGATE_LOG_LEVEL", "INFO"))
+    # RFC 9865 cursors: HMAC secret (default: derived from the store URL, shared by every ingress
+    # of one deployment) and lifetime in seconds.
+    cursor_secret: str = field(default_factory=lambda: os.environ.get("SCIMGATE_CURSOR_SECRET", ""))
+    cursor_timeout: int = field(default_factory=lambda: _int("SCIMGATE_CURSOR_TIMEOUT", 86_400))
 
     def resolved(self) -> "Settings":
         """Fill in the embedded defaults (SQLite file, Redis socket) under the data dir."""

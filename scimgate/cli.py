@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -159,25 +160,61 @@ def _first_start(settings: Settings) -> None:
     print("  The token is shown only this once; it is stored as a hash.", flush=True)
 
 
+class _SupervisedWorker:
+    """The worker child of ``scimgate run``, started again if it ever dies (with a short backoff)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.process: subprocess.Popen | None = None
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="worker-supervisor", daemon=True)
+
+    def _spawn(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "scimgate", "worker"], env=_child_env(self.settings), stdin=subprocess.DEVNULL
+        )
+
+    def start(self) -> None:
+        self._spawn()
+        self._thread.start()
+
+    def _watch(self) -> None:
+        from infra.logging import get_logger
+
+        backoff = 1.0
+        while not self._stopping.wait(0.5):
+            code = self.process.poll()
+            if code is None:
+                backoff = 1.0
+                continue
+            get_logger("scimgate.run").error("worker_exited_restarting", exit_code=code, backoff_s=backoff)
+            if self._stopping.wait(backoff):
+                return
+            backoff = min(backoff * 2, 30.0)
+            self._spawn()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
 def cmd_run(args) -> int:
     settings = _settings(args)
     configure_logging(settings.log_level)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     redis_server = _embedded_redis(settings)
-    worker = None
+    worker = _SupervisedWorker(settings)
     try:
         _first_start(settings)
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "scimgate", "worker"], env=_child_env(settings), stdin=subprocess.DEVNULL
-        )
+        worker.start()
         _run_ingress(settings)
     finally:
-        if worker and worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+        worker.stop()
         if redis_server:
             redis_server.stop()
     return 0

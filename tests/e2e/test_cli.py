@@ -114,6 +114,15 @@ def test_run_first_start_prints_the_url_and_a_working_token(tmp_path):
                 break
         assert created.status_code == 201, created.text
         assert (tmp_path / "data" / "scimgate.db").exists()
+        # The worker child is supervised: killed, it comes back, and writes work again.
+        worker_pid = int(subprocess.check_output(["pgrep", "-P", str(proc.pid), "-f", "scimgate worker"]).split()[0])
+        os.kill(worker_pid, signal.SIGKILL)
+        again = None
+        while time.monotonic() < deadline + 60:
+            again = httpx.post(f"{base}/Users", json=okta_user("second@example.com"), headers=headers, timeout=60)
+            if again.status_code != 503:
+                break
+        assert again.status_code == 201, again.text
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)

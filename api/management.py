@@ -280,8 +280,10 @@ async def set_scim(request: web.Request) -> web.Response:
     body = await _body(request)
     enabled = body.get("enabled")
     action = store.SCIM_ENABLE if enabled is True else store.SCIM_DISABLE
-    return json_response(await _write(request, store.set_scim, enabled, action=action,
-                                      resource_type="Organization", resource_id=request.match_info["org_id"], grant=grant))
+    org_id = request.match_info["org_id"]
+    result = await _write(request, store.set_scim, enabled, action=action, resource_type="Organization",
+                          resource_id=org_id, grant=grant)
+    return json_response(result)
 
 
 @_json_errors
@@ -293,7 +295,9 @@ def _method_not_allowed(allowed: list[str]):
     @_json_errors
     async def handler(request: web.Request) -> web.Response:
         response = error_response(
-            ManagementError(405, "method_not_allowed", f"{request.method} is not allowed here; use {', '.join(allowed)}")
+            ManagementError(
+                405, "method_not_allowed", f"{request.method} is not allowed here; use {', '.join(allowed)}"
+            )
         )
         response.headers["Allow"] = ", ".join(allowed)
         return response

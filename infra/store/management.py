@@ -371,12 +371,16 @@ def _valid_user_ids(user_ids) -> list[str]:
     return list(dict.fromkeys(user_ids))
 
 
+def name_taken(name: str) -> ManagementError:
+    return ManagementError(409, "name_taken", f"A Team named {name!r} already exists in this organization")
+
+
 def _name_free(conn: Connection, org_id: str, name: str, exclude_id: str | None = None) -> None:
     query = select(teams.c.id).where(teams.c.org_id == org_id, teams.c.display_name_key == name.casefold())
     if exclude_id:
         query = query.where(teams.c.id != exclude_id)
     if conn.execute(query.limit(1)).first() is not None:
-        raise ManagementError(409, "name_taken", f"A Team named {name!r} already exists in this organization")
+        raise name_taken(name)
 
 
 def _users_exist(conn: Connection, org_id: str, user_ids: list[str]) -> None:
@@ -433,7 +437,7 @@ def create_team(conn: Connection, org_id: str, name, user_ids=None, actor: Manag
         with conn.begin_nested():
             conn.execute(teams.insert().values(**team_columns(record)))
     except IntegrityError:
-        raise ManagementError(409, "name_taken", f"A Team named {name!r} already exists in this organization") from None
+        raise name_taken(name) from None
     added = SqlTeams(conn).add_members(org_id, record.id, member_ids) if member_ids else []
     event = _event(org_id, actor, TEAM_CREATE, status=201, resource_type="Team", resource_id=record.id,
                    changed=["displayName"], detail=ev.member_detail(added, []))
@@ -493,7 +497,7 @@ def rename_team(conn: Connection, org_id: str, team_id: str, name, actor: Manage
                     )
                 )
         except IntegrityError:
-            raise ManagementError(409, "name_taken", f"A Team named {name!r} already exists in this organization") from None
+            raise name_taken(name) from None
     event = _event(org_id, actor, TEAM_RENAME, status=200, resource_type="Team", resource_id=team_id,
                    changed=["displayName"] if name != row.display_name else [],
                    detail={"from": row.display_name, "to": name})
@@ -509,7 +513,8 @@ def delete_team(conn: Connection, org_id: str, team_id: str, actor: ManagementAc
     removed = SqlTeams(conn).remove_all_members(team_id)
     conn.execute(delete(teams).where(teams.c.id == team_id, teams.c.org_id == org_id))
     event = _event(org_id, actor, TEAM_DELETE, status=204, resource_type="Team", resource_id=team_id,
-                   detail={"name": row.display_name, "idp_managed": bool(row.idp_managed), "members_removed": len(removed)})
+                   detail={"name": row.display_name, "idp_managed": bool(row.idp_managed),
+                           "members_removed": len(removed)})
     append_events(conn, [event])
     return {"id": team_id, "name": row.display_name, "membersRemoved": len(removed)}
 

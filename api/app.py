@@ -7,7 +7,7 @@ from functools import partial
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from api import bulk, discovery, operations
+from api import bulk, discovery, management, operations
 from api.auth import Authenticator
 from api.keys import AUTHENTICATOR, DISPATCHER, ENGINE, REDIS, SETTINGS
 from api.middleware import request_context, scim_errors
@@ -75,5 +75,5 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/readyz", operations.readyz)
     app.router.add_get("/metrics", operations.metrics)
     _scim_routes(app)
-    __import__("api.management").management.add_routes(app)  # the organization management API
+    management.add_routes(app)  # the organization management API
     return app

@@ -272,13 +272,13 @@ def cmd_token_revoke(args) -> int:
 
 
 def cmd_scim(args) -> int:
-    from infra.store.organizations import set_scim_enabled
+    from infra.store.management import set_scim
 
     engine = _engine(_settings(args))
     with engine.begin() as conn:
-        org = set_scim_enabled(conn, args.org, args.action == "enable")
+        org = set_scim(conn, args.org, args.action == "enable")  # audited like the API's PUT /scim
     engine.dispose()
-    print(f"SCIM {'enabled' if org.scim_enabled else 'disabled'} for {org.id}")
+    print(f"SCIM {'enabled' if org['scimEnabled'] else 'disabled'} for {org['id']}")
     return 0
 
 

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from domain import events as ev
 from domain.commands import Command, Reply
@@ -55,6 +55,19 @@ def expired_error() -> ScimError:
     return ScimError("The command was not applied before its deadline; retry the request", status=503)
 
 
+MAX_ATTEMPTS = 5
+# PostgreSQL: deadlock detected, serialization failure, lock not available.
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
+
+
+def is_transient(error: DBAPIError) -> bool:
+    """A failure that says nothing about the batch itself: trying again will do."""
+    if isinstance(error, IntegrityError):
+        return False
+    code = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+    return code in TRANSIENT_SQLSTATES or "database is locked" in str(error.orig)
+
+
 class BatchApplier:
     def __init__(self, engine: Engine, *, clock=time.time):
         self.engine = engine
@@ -66,6 +79,19 @@ class BatchApplier:
         """Returns the decisions (to reply) and the outbox events written, with their sequence
         numbers (to relay). ``forget`` names outbox events already relayed: they are deleted in
         the same transaction, which saves a transaction of their own."""
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                return self._apply_once(commands, forget)
+            except DBAPIError as error:
+                if attempt == MAX_ATTEMPTS or not is_transient(error):
+                    raise
+                # A deadlock or lock timeout between concurrent batches: nothing was committed,
+                # so the whole batch is simply tried again.
+                log.warning("batch_retry_transient", attempt=attempt, error=str(error.orig)[:200])
+                time.sleep(0.01 * attempt)
+        raise AssertionError("unreachable")
+
+    def _apply_once(self, commands: list[Command], forget) -> tuple[list[Decided], list[tuple[int, dict]]]:
         skip: set[str] = set()
         while True:
             with self.engine.connect() as conn:

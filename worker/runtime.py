@@ -30,7 +30,7 @@ log = get_logger(__name__)
 
 RELAY_INTERVAL_SECONDS = 1.0
 # Events the worker relays right after its own commit are left alone by the sweeper this long.
-RELAY_GRACE = timedelta(seconds=5)
+RELAY_GRACE = timedelta(seconds=2)
 SWEEP_LIMIT = 1000
 
 

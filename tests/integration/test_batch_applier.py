@@ -147,3 +147,30 @@ def test_membership_set_operations_cost_the_change(sync_engine, org_id):
         SqlUsers(conn).delete(org_id, ids[1])
         assert sorted(m["value"] for m in teams.members_of(team)) == sorted([ids[2], ids[3]])
     assert count(sync_engine, team_members) == 2
+
+
+def test_a_transient_failure_retries_the_whole_batch(sync_engine, org_id, monkeypatch):
+    """A deadlock between concurrent batches rolls back everything; the batch is simply redone."""
+    from sqlalchemy.exc import OperationalError
+
+    import worker.apply as apply_module
+
+    class Deadlock(Exception):
+        sqlstate = "40P01"
+
+    applier = BatchApplier(sync_engine)
+    real = applier._apply_in
+    calls = {"n": 0}
+
+    def flaky(conn, commands, skip):
+        calls["n"] += 1
+        result = real(conn, commands, skip)
+        if calls["n"] == 1:
+            raise OperationalError("INSERT ...", {}, Deadlock("deadlock detected"))
+        return result
+
+    monkeypatch.setattr(applier, "_apply_in", flaky)
+    monkeypatch.setattr(apply_module.time, "sleep", lambda _s: None)
+    decided, _ = applier.apply([command(org_id, c.USER_CREATE, user("retried@x"))])
+    assert calls["n"] == 2 and decided[0].outcome == "applied"
+    assert count(sync_engine, users) == 1 and count(sync_engine, processed_commands) == 1

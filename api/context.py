@@ -63,6 +63,11 @@ async def _audit_refusal(request: web.Request, refused: AuthRefused) -> None:
         status=refused.error.status,
         detail={"method": request.method, "path": request.path, "reason": refused.error.detail},
     )
+    await publish_refusal(request, event)
+
+
+async def publish_refusal(request: web.Request, event: ev.AuditEvent) -> None:
+    """Refusals change nothing, so they go straight to the audit stream (no outbox)."""
     settings = request.app[SETTINGS]
     try:
         await publish_event_async(

@@ -39,25 +39,22 @@ async def service_provider_config_handler(request: web.Request) -> web.Response:
     return scim_response(body)
 
 
-async def resource_types_handler(request: web.Request) -> web.Response:
-    await context.authorize(request)
-    documents = resource_types_document(context.base_url(request))
+def _list_or_one(request: web.Request, documents: list[dict], what: str) -> web.Response:
+    """The ListResponse of ``documents``, or the one named by the URL's ``{id}``."""
     wanted = request.match_info.get("id")
     if wanted is None:
         return scim_response(_list(documents))
     for document in documents:
         if document["id"].lower() == wanted.lower():
             return scim_response(document)
-    raise NotFound(f"No resource type {wanted}")
+    raise NotFound(f"No {what} {wanted}")
+
+
+async def resource_types_handler(request: web.Request) -> web.Response:
+    await context.authorize(request)
+    return _list_or_one(request, resource_types_document(context.base_url(request)), "resource type")
 
 
 async def schemas_handler(request: web.Request) -> web.Response:
     await context.authorize(request)
-    documents = schemas_document(context.base_url(request))
-    wanted = request.match_info.get("id")
-    if wanted is None:
-        return scim_response(_list(documents))
-    for document in documents:
-        if document["id"].lower() == wanted.lower():
-            return scim_response(document)
-    raise NotFound(f"No schema {wanted}")
+    return _list_or_one(request, schemas_document(context.base_url(request)), "schema")

@@ -28,10 +28,10 @@ import orjson
 from aiohttp import web
 
 from api.auth import WWW_AUTHENTICATE, bearer_token
-from api.keys import AUTHENTICATOR, ENGINE, REDIS, SETTINGS
+from api import context
+from api.keys import AUTHENTICATOR, ENGINE
 from domain import events as ev
 from infra.logging import get_logger
-from infra.redis.audit_stream import publish_event_async
 from infra.store import management as store
 from infra.store.clock import utcnow
 from infra.store.management import ManagementActor, ManagementError
@@ -93,13 +93,7 @@ async def _audit_auth_refusal(request: web.Request, error: ManagementError, toke
         status=error.status,
         detail={"method": request.method, "path": request.path, "reason": error.message, "via": "api"},
     )
-    settings = request.app[SETTINGS]
-    try:
-        await publish_event_async(
-            request.app[REDIS], settings.audit_stream, event.to_dict(), maxlen=settings.audit_stream_maxlen
-        )
-    except Exception as exc:  # auditing a refusal must not turn it into a 500
-        log.warning("refusal_audit_failed", error=str(exc))
+    await context.publish_refusal(request, event)
 
 
 async def _authorize(request: web.Request, *, write: bool) -> TokenGrant:

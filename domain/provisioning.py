@@ -103,7 +103,8 @@ def _check_if_match(if_match: str | None, version: int) -> None:
         raise PreconditionFailed(f"If-Match {if_match} does not match the current version {current}")
 
 
-def user_view(record: UserRecord, groups: list[dict] | None = None) -> dict:
+def _view(record: UserRecord | TeamRecord, computed_name: str, computed: list[dict] | None) -> dict:
+    """What a reply carries: the stored resource, rendered by the ingress for the client."""
     view = {
         "id": record.id,
         "document": record.document,
@@ -111,22 +112,17 @@ def user_view(record: UserRecord, groups: list[dict] | None = None) -> dict:
         "updated": record.updated.isoformat(),
         "version": record.version,
     }
-    if groups is not None:
-        view["groups"] = groups
+    if computed is not None:
+        view[computed_name] = computed
     return view
+
+
+def user_view(record: UserRecord, groups: list[dict] | None = None) -> dict:
+    return _view(record, "groups", groups)
 
 
 def team_view(record: TeamRecord, members: list[dict] | None = None) -> dict:
-    view = {
-        "id": record.id,
-        "document": record.document,
-        "created": record.created.isoformat(),
-        "updated": record.updated.isoformat(),
-        "version": record.version,
-    }
-    if members is not None:
-        view["members"] = members
-    return view
+    return _view(record, "members", members)
 
 
 def _user_update_action(before: dict, after: dict) -> str:

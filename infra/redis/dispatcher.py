@@ -47,8 +47,9 @@ class CommandDispatcher:
         self.producer.conf.update(celery_settings(settings))
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="publish")
         self._pending: deque[tuple[Command, asyncio.Future]] = deque()
-        # ordering key → the id of the command published for it and not yet decided
-        self._busy: dict[str, str] = {}
+        # ordering key → how many commands for it are published and not yet decided
+        self._busy: dict[str, int] = {}
+        self._published: set[str] = set()  # ids of those commands
         self._inflight = 0
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -93,26 +94,35 @@ class CommandDispatcher:
             return reply
         finally:
             # Decided either way: later commands for the same resource may go.
-            if self._busy.get(command.ordering_key) == command.id:
-                del self._busy[command.ordering_key]
+            if command.id in self._published:
+                self._published.discard(command.id)
+                key = command.ordering_key
+                self._busy[key] -= 1
+                if not self._busy[key]:
+                    del self._busy[key]
             self._wakeup.set()
 
     # -- the batching loop -------------------------------------------------------------------
 
     def _take_batch(self) -> list[tuple[Command, asyncio.Future]]:
-        """Up to batch_max pending commands whose resources are not busy, in arrival order."""
+        """Up to batch_max pending commands, in arrival order, except those for a resource that
+        has commands in an earlier batch still in flight (they wait for it). Several commands for
+        one resource may share a batch: the worker applies a batch in order."""
         batch: list[tuple[Command, asyncio.Future]] = []
         held: deque[tuple[Command, asyncio.Future]] = deque()
+        keys_here: set[str] = set()
         while self._pending and len(batch) < self.settings.batch_max:
             command, future = self._pending.popleft()
             if future.done():
                 continue  # its request already gave up
             key = command.ordering_key
-            if key in self._busy:
+            if key in self._busy and key not in keys_here:
                 held.append((command, future))
-            else:
-                self._busy[key] = command.id
-                batch.append((command, future))
+                continue
+            keys_here.add(key)
+            self._busy[key] = self._busy.get(key, 0) + 1
+            self._published.add(command.id)
+            batch.append((command, future))
         self._pending.extendleft(reversed(held))
         return batch
 

@@ -27,17 +27,20 @@ async def _queued(d: CommandDispatcher, *commands: Command) -> None:
         d._pending.append((cmd, loop.create_future()))
 
 
-async def test_commands_for_one_resource_never_share_a_batch_or_overtake():
+async def test_a_resource_busy_in_an_earlier_batch_waits_for_it():
     d = dispatcher()
     await _queued(d, command(1, "u1"), command(2, "u2"), command(3, "u1"), command(4, user_name="a@x"),
                   command(5, user_name="A@X"))
-    first = [cmd.id for cmd, _ in d._take_batch()]
-    assert first == ["c1", "c2", "c4"]  # c3 waits for c1; c5 (same userName, case-folded) for c4
-    assert [cmd.id for cmd, _ in d._take_batch()] == []  # still busy
+    # One batch may hold several commands for one resource, in arrival order (applied in order).
+    assert [cmd.id for cmd, _ in d._take_batch()] == ["c1", "c2", "c3", "c4", "c5"]
+    await _queued(d, command(6, "u1"), command(7, "u9"), command(8, user_name="a@X"))
+    assert [cmd.id for cmd, _ in d._take_batch()] == ["c7"]  # c6 waits for c1 and c3, c8 for c4 and c5
+    for key, count in (("org:User:u1", 2), ("org:User:a@x", 2)):
+        assert d._busy[key] == count
     d._busy.pop("org:User:u1")
-    assert [cmd.id for cmd, _ in d._take_batch()] == ["c3"]
+    assert [cmd.id for cmd, _ in d._take_batch()] == ["c6"]
     d._busy.pop("org:User:a@x")
-    assert [cmd.id for cmd, _ in d._take_batch()] == ["c5"]
+    assert [cmd.id for cmd, _ in d._take_batch()] == ["c8"]
 
 
 async def test_batches_are_capped_and_keep_arrival_order():

@@ -125,6 +125,14 @@ def team_view(record: TeamRecord, members: list[dict] | None = None) -> dict:
     return _view(record, "members", members)
 
 
+def _with_password(changed: list[str], supplied: bool, command: c.Command) -> list[str]:
+    """The changed attribute names, plus ``password`` when one was sent (its value never kept;
+    the ingress drops it before queueing and says so in the command's options)."""
+    if supplied or command.options.get("password_supplied"):
+        return changed + ["password"]
+    return changed
+
+
 def _user_update_action(before: dict, after: dict) -> str:
     was, now = before.get("active", True), after.get("active", True)
     if was and not now:
@@ -178,12 +186,17 @@ class Provisioner:
 
     # -- users --------------------------------------------------------------------------------
 
-    def _load_user(self, command: c.Command) -> UserRecord:
-        record = self.users.get(command.org_id, command.resource_id or "", lock=True)
+    @staticmethod
+    def _load(store: UserStore | TeamStore, command: c.Command):
+        """The command's resource, locked for the change; 404, or 412 on an If-Match mismatch."""
+        record = store.get(command.org_id, command.resource_id or "", lock=True)
         if record is None:
-            raise NotFound(f"User {command.resource_id} not found")
+            raise NotFound(f"{command.resource_type} {command.resource_id} not found")
         _check_if_match(command.if_match, record.version)
         return record
+
+    def _load_user(self, command: c.Command) -> UserRecord:
+        return self._load(self.users, command)
 
     def _ensure_user_name_free(self, org_id: str, user_name: str, exclude_id: str | None = None) -> None:
         if self.users.user_name_in_use(org_id, user_name, exclude_id=exclude_id):
@@ -195,8 +208,7 @@ class Provisioner:
         now = self.clock()
         record = UserRecord(self.new_id(), command.org_id, document, 1, now, now)
         self.users.insert(record)
-        supplied = normalized.password_supplied or command.options.get("password_supplied")
-        changed = sorted(document) + (["password"] if supplied else [])
+        changed = _with_password(sorted(document), normalized.password_supplied, command)
         event = self._event(command, ev.USER_CREATE, 201, record.id, changed=changed)
         return Outcome(201, user_view(record, []), event)
 
@@ -214,8 +226,7 @@ class Provisioner:
     def _replace_user(self, command: c.Command) -> Outcome:
         record = self._load_user(command)
         normalized = normalize("User", command.body, existing=record.document)
-        supplied = normalized.password_supplied or command.options.get("password_supplied")
-        changed = list(normalized.changed) + (["password"] if supplied else [])
+        changed = _with_password(list(normalized.changed), normalized.password_supplied, command)
         return self._save_user(command, record, normalized.document, changed)
 
     def _patch_user(self, command: c.Command) -> Outcome:
@@ -225,8 +236,7 @@ class Provisioner:
             return self._save_user(command, record, record.document, ["password"])
         operations = parse_patch_request(command.body)
         patched = apply_patch("User", record.document, operations, resource_id=record.id)
-        supplied = patched.password_supplied or command.options.get("password_supplied")
-        changed = list(patched.changed) + (["password"] if supplied else [])
+        changed = _with_password(list(patched.changed), patched.password_supplied, command)
         return self._save_user(command, record, patched.document, changed)
 
     def _delete_user(self, command: c.Command) -> Outcome:
@@ -237,11 +247,7 @@ class Provisioner:
     # -- teams --------------------------------------------------------------------------------
 
     def _load_team(self, command: c.Command) -> TeamRecord:
-        record = self.teams.get(command.org_id, command.resource_id or "", lock=True)
-        if record is None:
-            raise NotFound(f"Group {command.resource_id} not found")
-        _check_if_match(command.if_match, record.version)
-        return record
+        return self._load(self.teams, command)
 
     def _ensure_display_name_free(self, org_id: str, name: str, exclude_id: str | None = None) -> None:
         if self.teams.display_name_in_use(org_id, name, exclude_id=exclude_id):

@@ -164,4 +164,8 @@ class CommandDispatcher:
         self.published_batches += 1
 
     def _send(self, payload: list[dict]) -> None:
-        self.producer.send_task(APPLY_BATCH_TASK, args=[payload], queue=self.settings.queue_name)
+        # argsrepr: Celery would otherwise render the whole batch into the message for monitoring.
+        self.producer.send_task(
+            APPLY_BATCH_TASK, args=[payload], queue=self.settings.queue_name, argsrepr=f"<{len(payload)} commands>",
+            kwargsrepr="",
+        )

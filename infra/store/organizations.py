@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from infra.ids import new_org_id, new_token_id
 from infra.store.clock import utcnow
 from infra.store.tables import api_tokens, organizations
-from infra.tokens import hash_token, new_token
+from infra.tokens import hash_token, hashes_match, new_token
 
 TIERS = ("enterprise", "team")
 ROLES = ("owner", "member")
@@ -99,13 +99,14 @@ def revoke_token(conn: Connection, token_id: str) -> bool:
 async def find_grant(conn: AsyncConnection, token: str) -> TokenGrant | None:
     """The live token matching ``token`` (by its hash: one indexed lookup), with its organization.
 
-    The lookup is by SHA-256 of a 256-bit random token, so equality of hashes is the comparison;
-    no secret-dependent early exit is possible on the token itself.
+    The lookup is by the SHA-256 of a 256-bit random token, so the index compares hashes, never
+    the token; the stored hash is then compared once more in constant time.
     """
     row = (
         await conn.execute(
             select(
                 api_tokens.c.id.label("token_id"),
+                api_tokens.c.token_hash,
                 api_tokens.c.role,
                 organizations.c.id,
                 organizations.c.name,
@@ -116,7 +117,7 @@ async def find_grant(conn: AsyncConnection, token: str) -> TokenGrant | None:
             .where(api_tokens.c.token_hash == hash_token(token), api_tokens.c.revoked_at.is_(None))
         )
     ).first()
-    if row is None:
+    if row is None or not hashes_match(row.token_hash, token):
         return None
     return TokenGrant(row.token_id, row.role, _org_from_row(row))
 

@@ -31,7 +31,7 @@ from aiohttp import web
 from api import context
 from api.keys import SETTINGS
 from api.requests import Projection, json_object, read_json
-from api.resources import GROUP, USER, ResourceEndpoints, _submit
+from api.resources import GROUP, USER, ResourceEndpoints, submit_command
 from api.responses import scim_response
 from domain.errors import InvalidSyntax, InvalidValue, PayloadTooLarge, ScimError
 
@@ -227,7 +227,7 @@ async def _run(request, grant, op: _Operation, ids: dict, failed: set, declared:
             command = endpoints.delete_command(resource_id)
         if endpoints.kind is GROUP:
             command.setdefault("options", {})["members"] = False  # the response carries no body
-        reply = await _submit(request, grant, if_match=op.version, **command)
+        reply = await submit_command(request, grant, if_match=op.version, **command)
     except ScimError as error:
         if op.method in ("PUT", "PATCH", "DELETE"):
             location = _location(request, op, ids)

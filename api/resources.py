@@ -150,25 +150,25 @@ class ResourceEndpoints:
     async def create(self, request: web.Request) -> web.Response:
         grant = await context.authorize(request)
         body = json_object(await read_json(request, request.app[SETTINGS].max_body_bytes))
-        reply = await _submit(request, grant, **self.create_command(body))
+        reply = await submit_command(request, grant, **self.create_command(body))
         return self._reply(request, reply, projection(request), created=True)
 
     async def replace(self, request: web.Request) -> web.Response:
         grant = await context.authorize(request)
         body = json_object(await read_json(request, request.app[SETTINGS].max_body_bytes))
-        reply = await _submit(request, grant, **self.replace_command(request.match_info["id"], body))
+        reply = await submit_command(request, grant, **self.replace_command(request.match_info["id"], body))
         return self._reply(request, reply, projection(request))
 
     async def patch(self, request: web.Request) -> web.Response:
         grant = await context.authorize(request)
         body = json_object(await read_json(request, request.app[SETTINGS].max_body_bytes))
         proj = projection(request)
-        reply = await _submit(request, grant, **self.patch_command(request.match_info["id"], body, proj))
+        reply = await submit_command(request, grant, **self.patch_command(request.match_info["id"], body, proj))
         return self._reply(request, reply, proj)
 
     async def delete(self, request: web.Request) -> web.Response:
         grant = await context.authorize(request)
-        reply = await _submit(request, grant, **self.delete_command(request.match_info["id"]))
+        reply = await submit_command(request, grant, **self.delete_command(request.match_info["id"]))
         return self._reply(request, reply, projection(request))
 
     def _reply(self, request: web.Request, reply: Reply, proj: Projection, *, created: bool = False) -> web.Response:
@@ -278,7 +278,7 @@ def search_request(body: dict, max_results: int):
 _FROM_REQUEST = object()
 
 
-async def _submit(
+async def submit_command(
     request: web.Request, grant, kind: str, *, resource_id=None, body=None, options=None, if_match=_FROM_REQUEST
 ) -> Reply:
     settings = request.app[SETTINGS]

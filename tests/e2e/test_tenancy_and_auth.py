@@ -27,6 +27,11 @@ def _every_endpoint(user_id: str, group_id: str):
         ("PUT", f"/Groups/{group_id}", okta_group("hijack")),
         ("PATCH", f"/Groups/{group_id}", patch({"op": "replace", "path": "displayName", "value": "hijack"})),
         ("DELETE", f"/Groups/{group_id}", None),
+        ("POST", "/.search", {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]}),
+        ("POST", "/Bulk", {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+            "Operations": [{"method": "DELETE", "path": f"/Users/{user_id}"}],
+        }),
         ("GET", "/ServiceProviderConfig", None),
         ("GET", "/ResourceTypes", None),
         ("GET", "/Schemas", None),

@@ -87,6 +87,12 @@ class Outcome:
     event: ev.AuditEvent
 
 
+# Marks the audit event of an applied command that changed nothing stored (Okta re-sends a
+# Team's unchanged name before every membership change; IdPs re-push unchanged profiles), so
+# dashboards can tell them from real changes.
+UNCHANGED = {"unchanged": True}
+
+
 def etag_for(version: int) -> str:
     return f'W/"{version}"'
 
@@ -220,7 +226,8 @@ class Provisioner:
             record = replace(record, document=document, version=record.version + 1, updated=self.clock())
             self.users.update(record)
         action = _user_update_action(before, document)
-        event = self._event(command, action, 200, record.id, changed=changed)
+        detail = UNCHANGED if document == before else {}
+        event = self._event(command, action, 200, record.id, changed=changed, detail=detail)
         return Outcome(200, user_view(record, self.users.groups_of(command.org_id, record.id)), event)
 
     def _replace_user(self, command: c.Command) -> Outcome:
@@ -357,7 +364,8 @@ class Provisioner:
         else:
             action = ev.TEAM_UPDATE
         changed = list(patched.changed)
-        event = self._event(command, action, 200, record.id, changed=changed, detail=ev.member_detail(added, removed))
+        detail = ev.member_detail(added, removed) if (document_changed or added or removed) else UNCHANGED
+        event = self._event(command, action, 200, record.id, changed=changed, detail=detail)
         if command.options.get("no_content"):
             return Outcome(204, None, event)
         return Outcome(200, team_view(record, self._members_if_wanted(command, record.id)), event)

@@ -86,10 +86,21 @@ def test_replace_and_patch_bump_the_version_and_name_the_changed_attributes(serv
     assert patched.view["document"]["title"] == "CEO" and patched.view["version"] == 3
 
 
-def test_an_unchanged_update_keeps_the_version(service):
+def test_an_unchanged_update_keeps_the_version_and_says_so_in_the_event(service):
     uid = create_user(service)
     again = service.handle(command(c.USER_REPLACE, user_body(), resource_id=uid))
     assert again.view["version"] == 1
+    assert again.event.detail == {"unchanged": True}
+    changed = service.handle(command(c.USER_REPLACE, user_body(title="CTO"), resource_id=uid))
+    assert "unchanged" not in changed.event.detail
+
+
+def test_okta_resending_an_unchanged_team_name_is_audited_as_unchanged(service):
+    team = service.handle(command(c.GROUP_CREATE, group_body("Eng"))).view["id"]
+    rename = patch({"op": "replace", "value": {"id": team, "displayName": "Eng"}})
+    outcome = service.handle(command(c.GROUP_PATCH, rename, resource_id=team, no_content=True))
+    assert outcome.status == 204 and outcome.event.detail == {"unchanged": True}
+    assert service.teams.rows[team].version == 1
 
 
 def test_deactivate_and_reactivate_are_named_in_the_event(service):
@@ -174,7 +185,7 @@ def test_member_patches_are_set_operations_with_specific_events(service):
     added = apply({"op": "add", "path": "members", "value": [{"value": a}, {"value": b}]})
     assert added.event.action == ev.TEAM_MEMBER_ADD and added.event.detail["members_added"] == 2
     again = apply({"op": "add", "path": "members", "value": [{"value": a}]})  # re-adding is a no-op success
-    assert again.status == 200 and again.event.detail == {}
+    assert again.status == 200 and again.event.detail == {"unchanged": True}
     removed = apply({"op": "remove", "path": f'members[value eq "{a}"]'})
     assert removed.event.action == ev.TEAM_MEMBER_REMOVE and removed.event.detail["members_removed_ids"] == [a]
     replaced = apply({"op": "replace", "path": "members", "value": [{"value": a}, {"value": c_}]})

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
 import structlog
 from aiohttp import web
+from aiohttp.web_urldispatcher import SystemRoute
 
 from api.metrics import LATENCY, REQUESTS
 from api.responses import error_response
@@ -49,6 +51,26 @@ async def request_context(request: web.Request, handler):
         org_id=request.match_info.get("org_id"),
     )
     return response
+
+
+@web.middleware
+async def lenient_paths(request: web.Request, handler):
+    """Serve ``/scim/v2/ORG//Users`` and ``/scim/v2/ORG/Users/`` as ``/scim/v2/ORG/Users``.
+
+    Admins paste base URLs with a trailing slash and IdPs append ``/Users`` to them. A redirect
+    would make the IdP resend (or drop) a POST, so the request is dispatched internally instead.
+    """
+    if isinstance(request.match_info.route, SystemRoute) and request.match_info.http_exception is not None:
+        raw_path, _, query = request.raw_path.partition("?")
+        path = re.sub("//+", "/", raw_path).rstrip("/") or "/"
+        if path != raw_path:
+            retried = request.clone(rel_url=f"{path}?{query}" if query else path)
+            match = await request.app.router.resolve(retried)
+            if match.http_exception is None:
+                match.add_app(request.app)
+                retried._match_info = match  # what aiohttp's own dispatch does once it has resolved
+                return await match.handler(retried)
+    return await handler(request)
 
 
 @web.middleware

@@ -195,3 +195,18 @@ def test_discovery_endpoints(scim):
     user_schema = scim.get(f"/Schemas/{USER_SCHEMA}").json()
     user_name = next(a for a in user_schema["attributes"] if a["name"] == "userName")
     assert user_name["caseExact"] is False and user_name["uniqueness"] == "server"
+
+
+def test_base_url_pasted_with_a_trailing_slash_still_works(stack, org):
+    """IdPs append /Users to the base URL as the admin pasted it: //Users and Users/ must work."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {org.token}"}
+    base = f"{stack.url}/scim/v2/{org.id}"
+    created = httpx.post(f"{base}//Users", json=okta_user(unique_email("slash")), headers=headers)
+    assert created.status_code == 201, created.text
+    user_id = created.json()["id"]
+    assert httpx.get(f"{base}/Users/{user_id}/", headers=headers).status_code == 200
+    listed = httpx.get(f"{base}//Users/?filter=userName%20eq%20%22{created.json()['userName']}%22", headers=headers)
+    assert listed.status_code == 200 and listed.json()["totalResults"] == 1
+    assert httpx.get(f"{base}//Nope", headers=headers).status_code == 404

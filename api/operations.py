@@ -8,8 +8,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from api.keys import ENGINE, REDIS
+from api.keys import ENGINE, REDIS, SETTINGS
 from domain.errors import NotImplementedScim
+from infra.redis.worker_presence import live_workers
 
 
 async def healthz(_request: web.Request) -> web.Response:
@@ -25,14 +26,18 @@ async def readyz(request: web.Request) -> web.Response:
         checks["store"] = "ok"
     except Exception as exc:
         checks["store"] = f"unavailable: {type(exc).__name__}"
+    workers = None
     try:
         async with asyncio.timeout(2):
             await request.app[REDIS].ping()
+            workers = await live_workers(request.app[REDIS], request.app[SETTINGS].queue_name)
         checks["redis"] = "ok"
     except Exception as exc:
         checks["redis"] = f"unavailable: {type(exc).__name__}"
     ready = all(value == "ok" for value in checks.values())
-    return web.json_response({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+    # Informational: the ingress itself is ready without workers (reads work; writes would 503).
+    body = {"status": "ok" if ready else "unavailable", "checks": checks, "workers": workers}
+    return web.json_response(body, status=200 if ready else 503)
 
 
 async def metrics(_request: web.Request) -> web.Response:

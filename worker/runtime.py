@@ -10,6 +10,8 @@ Delivery to the stream is at least once; each event carries its ``event_id`` for
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -21,6 +23,7 @@ from infra.config import Settings
 from infra.logging import get_logger
 from infra.redis.audit_stream import add_events
 from infra.redis.replies import add_replies
+from infra.redis.worker_presence import leave, stamp
 from infra.store import ledger
 from infra.store.clock import utcnow
 from infra.store.engine import make_sync_engine
@@ -50,6 +53,7 @@ class WorkerRuntime:
     _relay_thread: threading.Thread | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self.engine = make_sync_engine(self.settings.database_url)
         self.redis = redis.Redis.from_url(self.settings.redis_url)
         self.applier = BatchApplier(self.engine)
@@ -104,6 +108,7 @@ class WorkerRuntime:
         def run() -> None:
             while not self._stop.wait(RELAY_INTERVAL_SECONDS):
                 try:
+                    stamp(self.redis, self.worker_id, self.settings.queue_name)
                     while self.sweep() >= SWEEP_LIMIT:
                         pass
                 except Exception as exc:  # keep sweeping; the events stay in the outbox
@@ -114,5 +119,9 @@ class WorkerRuntime:
 
     def close(self) -> None:
         self._stop.set()
+        try:
+            leave(self.redis, self.worker_id, self.settings.queue_name)
+        except Exception:  # shutting down; the stamp goes stale by itself
+            pass
         self.engine.dispose()
         self.redis.close()

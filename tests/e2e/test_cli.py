@@ -150,3 +150,4 @@ def test_run_first_start_prints_the_url_and_a_working_token(tmp_path):
 
 def test_migrate(stack):
     assert "migrations applied" in scimgate(stack, "migrate").stdout
+

@@ -59,7 +59,10 @@ async def lenient_paths(request: web.Request, handler):
 
     Admins paste base URLs with a trailing slash and IdPs append ``/Users`` to them. A redirect
     would make the IdP resend (or drop) a POST, so the request is dispatched internally instead.
+    An id in the path holding a NUL character names nothing (and no store could be asked about it).
     """
+    if any("\x00" in value for value in request.match_info.values() if isinstance(value, str)):
+        raise NotFound("No such resource")
     if isinstance(request.match_info.route, SystemRoute) and request.match_info.http_exception is not None:
         raw_path, _, query = request.raw_path.partition("?")
         path = re.sub("//+", "/", raw_path).rstrip("/") or "/"

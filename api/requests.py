@@ -89,6 +89,10 @@ def projection(request: web.Request) -> Projection:
     )
 
 
+# Past any store's size and within a 64-bit OFFSET: a larger startIndex gives the same empty page.
+MAX_START_INDEX = 2**62
+
+
 @dataclass(frozen=True)
 class ListParams:
     filter: str | None
@@ -122,7 +126,7 @@ def list_params(source, max_results: int) -> ListParams:
     cursor = get("cursor")
     return ListParams(
         filter=flt if flt and flt.strip() else None,
-        start_index=max(1, start if start is not None else 1),
+        start_index=min(MAX_START_INDEX, max(1, start if start is not None else 1)),
         count=min(max_results, max(0, count)) if count is not None else max_results,
         sort_by=(get("sortBy") or "").strip() or None,
         descending=order == "descending",

@@ -153,6 +153,9 @@ def coerce_simple(attr: AttributeDef, value: Any, *, name: str) -> Any:
     kind = attr.type
     if kind in (STRING, REFERENCE):
         if isinstance(value, str):
+            if "\x00" in value:
+                # JSON allows \u0000; no text column (nor PostgreSQL's JSONB) can keep it.
+                raise InvalidValue(f"'{name}' must not contain the NUL character (\\u0000)")
             return value
     elif kind == BOOLEAN:
         if isinstance(value, bool):

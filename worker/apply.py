@@ -14,11 +14,11 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from domain import events as ev
 from domain.commands import Command, Reply
-from domain.errors import ScimError, Uniqueness
+from domain.errors import InvalidValue, ScimError, Uniqueness
 from domain.provisioning import Outcome, Provisioner, etag_for
 from infra.ids import new_resource_id
 from infra.logging import get_logger
@@ -146,6 +146,25 @@ class BatchApplier:
                 log.info("integrity_conflict", command_id=command.id, error=str(error.orig)[:200])
                 conflict = Uniqueness("A resource with the same unique attribute already exists")
                 decided.append(self._reject(conn, command, conflict, events))
+                continue
+            except DBAPIError as error:
+                if is_transient(error):
+                    raise  # the whole batch is tried again
+                # The store refused this command alone: the others in the batch go on.
+                savepoint.rollback()
+                log.error("command_store_error", command_id=command.id, error=str(error.orig)[:300])
+                if isinstance(error, DataError):
+                    refused = InvalidValue("The request holds a value the store cannot keep")
+                else:
+                    refused = ScimError("Internal error; the request was not applied", status=500)
+                decided.append(self._reject(conn, command, refused, events))
+                continue
+            except Exception:
+                # A bug must not take the rest of the batch down with it.
+                savepoint.rollback()
+                log.exception("command_failed", command_id=command.id, kind=command.kind)
+                failed = ScimError("Internal error; the request was not applied", status=500)
+                decided.append(self._reject(conn, command, failed, events))
                 continue
             events.append(outcome.event.to_dict())
             decided.append(Decided(command, reply, "applied"))

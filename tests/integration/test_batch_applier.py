@@ -174,3 +174,26 @@ def test_a_transient_failure_retries_the_whole_batch(sync_engine, org_id, monkey
     decided, _ = applier.apply([command(org_id, c.USER_CREATE, user("retried@x"))])
     assert calls["n"] == 2 and decided[0].outcome == "applied"
     assert count(sync_engine, users) == 1 and count(sync_engine, processed_commands) == 1
+
+
+def test_one_command_hitting_a_bug_or_a_store_error_fails_alone(sync_engine, org_id, monkeypatch):
+    from sqlalchemy.exc import DataError
+
+    from domain.provisioning import Provisioner
+
+    real = Provisioner.handle
+    broken, refused = command(org_id, c.USER_CREATE, user("bug@x")), command(org_id, c.USER_CREATE, user("data@x"))
+
+    def handle(self, cmd):
+        if cmd.id == broken.id:
+            raise RuntimeError("a bug")
+        if cmd.id == refused.id:
+            raise DataError("INSERT ...", {}, Exception("text fields cannot contain NUL (0x00) bytes"))
+        return real(self, cmd)
+
+    monkeypatch.setattr(Provisioner, "handle", handle)
+    fine = command(org_id, c.USER_CREATE, user("fine@x"))
+    decided, _ = BatchApplier(sync_engine).apply([broken, refused, fine])
+    assert [d.reply.status for d in decided] == [500, 400, 201]
+    assert [d.outcome for d in decided] == ["rejected", "rejected", "applied"]
+    assert count(sync_engine, users) == 1

@@ -441,3 +441,11 @@ def test_random_bodies_only_raise_scim_errors():
             assert 400 <= error.status < 500
             continue
         render(rt, out.document, id="1", meta={}, attributes=rng.choice([None, ["name.givenName", "emails"]]))
+
+
+def test_nul_characters_are_refused_in_strings():
+    """PostgreSQL cannot store U+0000; refusing it up front keeps one bad request from failing a batch."""
+    with pytest.raises(InvalidValue, match="NUL"):
+        normalize("User", {"userName": "a\u0000b"})
+    with pytest.raises(InvalidValue, match="NUL"):
+        normalize("Group", {"displayName": "x", "externalId": "\u0000"})

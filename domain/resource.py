@@ -255,6 +255,8 @@ def coerce_member_refs(value: Any) -> dict[str, str | None]:
                 raise InvalidValue(f"unknown attribute 'members.{key}'")
         if not isinstance(member_id, str) or not member_id:
             raise InvalidValue("each value of 'members' must have a non-empty string 'value'")
+        if "\x00" in member_id or (display and "\x00" in display):
+            raise InvalidValue("'members' must not contain the NUL character (\\u0000)")
         if member_id not in refs or refs[member_id] is None:
             refs[member_id] = display
     return refs

@@ -449,3 +449,8 @@ def test_nul_characters_are_refused_in_strings():
         normalize("User", {"userName": "a\u0000b"})
     with pytest.raises(InvalidValue, match="NUL"):
         normalize("Group", {"displayName": "x", "externalId": "\u0000"})
+
+
+def test_nul_characters_are_refused_in_member_values():
+    with pytest.raises(InvalidValue, match="NUL"):
+        normalize("Group", {"displayName": "x", "members": [{"value": "a\u0000"}]})

@@ -40,6 +40,7 @@ from infra.store.tables import organizations, team_members, teams, users
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
+MAX_PAGE = 2**40  # keeps (page - 1) * pageSize inside a 64-bit OFFSET
 MAX_NAME_LENGTH = 512
 MAX_USER_IDS = 1000
 
@@ -114,8 +115,8 @@ def _page(page, page_size) -> tuple[int, int]:
         page_size = DEFAULT_PAGE_SIZE if page_size in (None, "") else int(page_size)
     except (TypeError, ValueError):
         raise invalid("page and pageSize must be integers") from None
-    if page < 1:
-        raise invalid("page must be 1 or more")
+    if not 1 <= page <= MAX_PAGE:
+        raise invalid(f"page must be between 1 and {MAX_PAGE}")
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise invalid(f"pageSize must be between 1 and {MAX_PAGE_SIZE}")
     return page, page_size

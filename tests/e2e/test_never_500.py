@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import uuid
+from urllib.parse import quote
 
 import pytest
 
@@ -121,3 +122,28 @@ def test_nul_in_ids_and_bodies_is_a_scim_error(stack, scim):
     import httpx
 
     assert_no_500(httpx.get(f"{stack.url}/api/v1/organizations/a%00b/users", headers=headers))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_management_api_random_input_never_500(stack, seed):
+    import httpx
+
+    rng = random.Random(seed)
+    org = stack.new_org(scim=False)
+    headers = {"Authorization": f"Bearer {org.token}"}
+    base = f"{stack.url}/api/v1/organizations/{org.id}"
+    team = httpx.post(f"{base}/teams", json={"name": f"t-{seed}"}, headers=headers)
+    assert team.status_code < 300, team.text
+    team_id = team.json()["id"]
+    for _ in range(40):
+        body = random_value(rng)
+        for method, path in (
+            ("POST", "/teams"), ("PATCH", f"/teams/{team_id}"), ("POST", f"/teams/{team_id}/members"),
+            ("PUT", "/scim"), ("DELETE", f"/teams/{team_id}/members/{quote(str(random_value(rng)), safe='')}"),
+        ):
+            response = httpx.request(method, f"{base}{path}", content=_dumps(body), headers=headers)
+            assert response.status_code < 500, (method, path, response.status_code, response.text[:300])
+        query = {rng.choice(["page", "pageSize"]): str(random_value(rng))}
+        for path in ("/users", "/teams", f"/teams/{team_id}"):
+            response = httpx.get(f"{base}{path}", params=query, headers=headers)
+            assert response.status_code < 500, (path, query, response.status_code, response.text[:300])

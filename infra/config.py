@@ -48,6 +48,8 @@ class Settings:
     queue_name: str = field(default_factory=lambda: os.environ.get("SCIMGATE_QUEUE", "scimgate.commands"))
     auth_cache_seconds: float = field(default_factory=lambda: _float("SCIMGATE_AUTH_CACHE_SECONDS", 2.0))
     log_level: str = field(default_factory=lambda: os.environ.get("SCIMGATE_LOG_LEVEL", "INFO"))
+    # How long a decided command's id and reply are kept (redelivery and the fence need minutes).
+    ledger_retention_hours: float = field(default_factory=lambda: _float("SCIMGATE_LEDGER_RETENTION_HOURS", 24.0))
     # RFC 9865 cursors: HMAC secret (default: derived from the store URL, shared by every ingress
     # of one deployment) and lifetime in seconds.
     cursor_secret: str = field(default_factory=lambda: os.environ.get("SCIMGATE_CURSOR_SECRET", ""))

@@ -35,6 +35,7 @@ RELAY_INTERVAL_SECONDS = 1.0
 # Events the worker relays right after its own commit are left alone by the sweeper this long.
 RELAY_GRACE = timedelta(seconds=2)
 SWEEP_LIMIT = 1000
+PRUNE_EVERY_TICKS = 60  # the ledger is pruned about once a minute
 
 
 def with_event_id(seq: int, event: dict) -> dict:
@@ -104,13 +105,28 @@ class WorkerRuntime:
         finally:
             self.give_back_relayed(forget)
 
+    def prune_ledger(self) -> int:
+        """Delete decided commands older than the retention, a chunk per transaction."""
+        older_than = utcnow() - timedelta(hours=self.settings.ledger_retention_hours)
+        pruned = 0
+        while True:
+            with self.engine.connect() as conn, conn.begin():
+                removed = ledger.prune_decisions(conn, older_than=older_than)
+            pruned += removed
+            if removed < 5000 or self._stop.is_set():
+                return pruned
+
     def start_relay_thread(self) -> None:
         def run() -> None:
+            ticks = 0
             while not self._stop.wait(RELAY_INTERVAL_SECONDS):
+                ticks += 1
                 try:
                     stamp(self.redis, self.worker_id, self.settings.queue_name)
                     while self.sweep() >= SWEEP_LIMIT:
                         pass
+                    if ticks % PRUNE_EVERY_TICKS == 0:
+                        self.prune_ledger()
                 except Exception as exc:  # keep sweeping; the events stay in the outbox
                     log.warning("relay_sweep_failed", error=str(exc))
 

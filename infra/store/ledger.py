@@ -55,6 +55,24 @@ def ledger_row(command: Command, outcome: str, reply: Reply) -> dict:
     }
 
 
+def prune_decisions(conn: Connection, *, older_than, limit: int = 5000) -> int:
+    """Forget decisions older than ``older_than`` (at most ``limit`` of them); returns how many.
+
+    A decision is needed only while its command can still arrive: redelivery (the broker's
+    visibility timeout) and the ingress's fence (deadline + margin) both end within minutes.
+    """
+    oldest = (
+        select(processed_commands.c.command_id)
+        .where(processed_commands.c.created_at < older_than)
+        .order_by(processed_commands.c.created_at)
+        .limit(limit)
+    )
+    ids = [row.command_id for row in conn.execute(oldest)]
+    if ids:
+        conn.execute(delete(processed_commands).where(processed_commands.c.command_id.in_(ids)))
+    return len(ids)
+
+
 def record_decision(conn: Connection, command: Command, outcome: str, reply: Reply) -> None:
     conn.execute(_INSERT_DECISION, ledger_row(command, outcome, reply))
 

@@ -125,6 +125,7 @@ processed_commands = Table(
     Column("outcome", String(16), nullable=False),  # applied | rejected | expired
     Column("reply", Text, nullable=False),  # the JSON reply sent to the waiting request
     Column("created_at", DateTime, nullable=False),
+    Index("ix_processed_commands_created_at", "created_at"),  # for pruning
 )
 
 # Audit events written in the change's transaction, relayed to the Redis Stream afterwards.

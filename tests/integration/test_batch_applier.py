@@ -197,3 +197,27 @@ def test_one_command_hitting_a_bug_or_a_store_error_fails_alone(sync_engine, org
     assert [d.reply.status for d in decided] == [500, 400, 201]
     assert [d.outcome for d in decided] == ["rejected", "rejected", "applied"]
     assert count(sync_engine, users) == 1
+
+
+def test_old_decisions_are_pruned_and_recent_ones_kept(sync_engine, org_id):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from infra.store.clock import utcnow
+
+    applier = BatchApplier(sync_engine)
+    old, recent = command(org_id, c.USER_CREATE, user("old@x")), command(org_id, c.USER_CREATE, user("new@x"))
+    applier.apply([old, recent])
+    with sync_engine.begin() as conn:
+        conn.execute(
+            update(processed_commands)
+            .where(processed_commands.c.command_id == old.id)
+            .values(created_at=utcnow() - timedelta(days=2))
+        )
+    with sync_engine.begin() as conn:
+        assert ledger.prune_decisions(conn, older_than=utcnow() - timedelta(hours=24)) == 1
+    with sync_engine.connect() as conn:
+        assert ledger.decided_reply(conn, old.id) is None
+        assert ledger.decided_reply(conn, recent.id) is not None
+    assert count(sync_engine, users) == 2  # pruning the ledger never touches the data

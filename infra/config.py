@@ -66,10 +66,6 @@ class Settings:
     def uses_embedded_redis(self) -> bool:
         return not os.environ.get("SCIMGATE_REDIS_URL") and self.redis_url.startswith("unix://")
 
-    @property
-    def embedded_redis_socket(self) -> Path:
-        return self.data_dir / "redis.sock"
-
 
 def async_database_url(url: str) -> str:
     """The asyncio driver's URL for a configured database URL (the ingress side)."""

@@ -25,7 +25,7 @@ from domain.commands import Command, Reply
 from infra.celery_config import APPLY_BATCH_TASK, celery_settings
 from infra.config import Settings
 from infra.logging import get_logger
-from infra.redis.replies import ReplyListener
+from infra.redis.replies import ReplyListener, cancel_and_wait
 
 log = get_logger(__name__)
 
@@ -64,12 +64,7 @@ class CommandDispatcher:
         self._task = asyncio.create_task(self._run(), name="dispatcher")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(self._task)
         await self.listener.stop()
         self._executor.shutdown(wait=False, cancel_futures=True)
 

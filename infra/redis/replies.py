@@ -36,6 +36,17 @@ def add_replies(pipe: redis.client.Pipeline, replies: Iterable[tuple[str, Reply]
         pipe.expire(key, REPLY_TTL_SECONDS)
 
 
+async def cancel_and_wait(task: asyncio.Task | None) -> None:
+    """Stop a background task of ours and wait until it has."""
+    if task is None:
+        return
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+
+
 class ReplyListener:
     """Resolves the futures of waiting requests as their replies arrive (ingress side)."""
 
@@ -59,12 +70,7 @@ class ReplyListener:
         self._task = asyncio.create_task(self._run(), name="reply-listener")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(self._task)
         if self._client:
             await self._client.aclose()
 

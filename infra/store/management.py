@@ -223,14 +223,20 @@ def _user_view(row, team_list: list[dict]) -> dict:
     }
 
 
-def list_users(conn: Connection, org_id: str, page=None, page_size=None) -> dict:
+def _paged(conn: Connection, table, org_id: str, page, page_size) -> tuple[int, int, int, list]:
+    """``(page, page_size, total, rows)``: one page of an organization's ``table`` in creation order."""
     _require_org(conn, org_id)
     page, page_size = _page(page, page_size)
-    total = conn.execute(select(func.count()).select_from(users).where(users.c.org_id == org_id)).scalar_one()
+    total = conn.execute(select(func.count()).select_from(table).where(table.c.org_id == org_id)).scalar_one()
     rows = conn.execute(
-        select(users).where(users.c.org_id == org_id).order_by(users.c.seq)
+        select(table).where(table.c.org_id == org_id).order_by(table.c.seq)
         .offset((page - 1) * page_size).limit(page_size)
     ).all()
+    return page, page_size, total, rows
+
+
+def list_users(conn: Connection, org_id: str, page=None, page_size=None) -> dict:
+    page, page_size, total, rows = _paged(conn, users, org_id, page, page_size)
     team_map = _teams_of_users(conn, org_id, [row.id for row in rows])
     return {
         "users": [_user_view(row, team_map[row.id]) for row in rows],
@@ -280,13 +286,7 @@ def _team_view(row, counts: tuple[int, int]) -> dict:
 
 
 def list_teams(conn: Connection, org_id: str, page=None, page_size=None) -> dict:
-    _require_org(conn, org_id)
-    page, page_size = _page(page, page_size)
-    total = conn.execute(select(func.count()).select_from(teams).where(teams.c.org_id == org_id)).scalar_one()
-    rows = conn.execute(
-        select(teams).where(teams.c.org_id == org_id).order_by(teams.c.seq)
-        .offset((page - 1) * page_size).limit(page_size)
-    ).all()
+    page, page_size, total, rows = _paged(conn, teams, org_id, page, page_size)
     counts = _member_counts(conn, [row.id for row in rows])
     return {
         "teams": [_team_view(row, counts[row.id]) for row in rows],

@@ -19,7 +19,9 @@ from infra.store.organizations import TokenGrant
 log = get_logger(__name__)
 
 ENTRA_FLAG = "aadoptscim062020"
-_ORIGIN = web.RequestKey("public_origin", str)  # computed once per request
+# The public origin, computed once per request (a typed key from aiohttp 3.14 on; pyproject
+# allows older releases, which only have string keys).
+_ORIGIN = web.RequestKey("public_origin", str) if hasattr(web, "RequestKey") else "scimgate.public_origin"
 
 
 def base_url(request: web.Request) -> str:

@@ -20,9 +20,8 @@ from api.responses import scim_response
 from domain import commands as c
 from domain.commands import Command, Reply
 from domain.errors import InvalidValue, NotFound, ScimError, Unavailable
-from domain.patch import parse_patch_request
+from domain.patch import prepare_patch
 from domain.resource import normalize, parse_attribute_list, render
-from domain.secrets import strip_patch_passwords
 from infra.ids import new_command_id
 from infra.redis.dispatcher import Backpressure, CommandTimeout, WritesUnavailable
 from infra.redis.wire import UnencodableCommand
@@ -134,17 +133,18 @@ class ResourceEndpoints:
         return {"kind": self.kind.replace, "resource_id": resource_id, "body": payload, "options": options}
 
     def patch_command(self, resource_id: str, body: dict, proj: Projection, *, no_content: bool | None = None) -> dict:
-        parse_patch_request(body)  # syntax errors are answered here, before anything is queued
-        cleaned, password_supplied = strip_patch_passwords(body)
-        options: dict = {"password_supplied": password_supplied}
-        if not cleaned["Operations"]:
+        # Parsed and resolved here, so bad requests are answered before anything is queued;
+        # only the operations the parser read travel, never a password.
+        prepared = prepare_patch(self.kind.name, body)
+        options: dict = {"password_supplied": prepared.password_supplied}
+        if not prepared.operations:
             options["password_only"] = True
         if self.kind is GROUP:
             # Entra never reads members back and a Team may hold 100,000: a Group PATCH answers
             # 204 unless the client asks for attributes, and members only when asked by name.
             options["no_content"] = not proj.requested if no_content is None else no_content
             options["members"] = proj.requested and proj.wants("members") and bool(proj.attributes)
-        return {"kind": self.kind.patch, "resource_id": resource_id, "body": cleaned, "options": options}
+        return {"kind": self.kind.patch, "resource_id": resource_id, "body": prepared.body(), "options": options}
 
     def delete_command(self, resource_id: str) -> dict:
         return {"kind": self.kind.delete, "resource_id": resource_id}

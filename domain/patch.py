@@ -1,8 +1,11 @@
 """The PATCH engine (RFC 7644 §3.5.2), pure and atomic.
 
 ``parse_patch_request`` checks a PatchOp body and parses each operation's path;
-``apply_patch`` applies the operations to a deep copy of the stored document and returns the
-new document, or raises a ``ScimError`` and returns nothing (atomicity, RFC 7644 §3.5.2).
+``operation_targets`` resolves what each operation sets or removes; ``prepare_patch`` (the
+ingress) does both and drops every target that is the password, so only the operations, never
+a password, are queued; ``apply_patch`` applies the operations to a deep copy of the stored
+document and returns the new document, or raises a ``ScimError`` and returns nothing
+(atomicity, RFC 7644 §3.5.2).
 
 Group membership is never materialised here: a Team may have 100,000 members, kept as rows.
 Every operation on ``members`` becomes a ``MemberChange`` the store applies as a set operation.
@@ -30,8 +33,9 @@ Semantics decided where the RFC is silent or where real IdPs differ from it:
 - Setting ``primary: true`` on one value clears it on the others (RFC 7643 §2.4 allows this);
   a single operation that makes two values primary is 400 invalidValue.
 - ``id`` equal to the resource's own id in a path-less value is ignored (Okta's group rename);
-  any other change to a readOnly attribute is 400 mutability. ``password`` is accepted and
-  dropped; ``password_supplied`` says one was given.
+  any other change to a readOnly attribute is 400 mutability. ``password`` (in any spelling
+  that resolves to it, ``domain/secrets.py``) is accepted and dropped; ``password_supplied``
+  says one was given.
 - ``add``/``replace`` with ``"value": null``: ``replace`` unassigns the target, ``add`` is
   400 invalidValue.
 """
@@ -39,7 +43,8 @@ Semantics decided where the RFC is silent or where real IdPs differ from it:
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from domain.errors import (
@@ -84,13 +89,18 @@ from domain.schema.model import (
 )
 from domain.schema.registry import resolve, schema
 from domain.schema.registry import resource_type as resource_type_def
+from domain.secrets import is_password, password_given
 
 __all__ = [
     "PATCH_OP_SCHEMA",
     "PatchOperation",
     "MemberChange",
     "PatchOutcome",
+    "PatchTarget",
+    "PreparedPatch",
     "parse_patch_request",
+    "prepare_patch",
+    "operation_targets",
     "apply_patch",
 ]
 
@@ -195,6 +205,183 @@ def parse_patch_request(body: Any) -> list[PatchOperation]:
         operations.append(PatchOperation(op=op_name, path=path, value=value,
                                          has_value=has_value, path_text=path_text))
     return operations
+
+
+# --------------------------------------------------------------------------------------------
+# Targets: what each operation sets or removes (shared by the patcher and the ingress)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PatchTarget:
+    """One attribute an operation sets or removes, resolved as the patcher applies it.
+
+    ``resolved`` is None when the target is a whole extension object that is removed
+    (``extension`` names it). ``where`` is where ``value`` sits inside the operation's own
+    ``value``: ``()`` for the whole value, ``(key,)`` for a key of a path-less value object,
+    ``(urn, key)`` for a key of an extension object inside one.
+    """
+
+    op: OpName
+    resolved: ResolvedAttr | None
+    value: Any
+    has_value: bool
+    value_filter: Filter | None
+    post_sub: str | None
+    label: str
+    where: tuple[str, ...]
+    pathless: bool
+    extension: str | None = None
+
+
+def _extension_urn(rt: ResourceTypeDef, key: str) -> str | None:
+    """The canonical URN of one of ``rt``'s extensions when ``key`` names it (any case)."""
+    found = schema(key)
+    if found is not None and any(ext.schema == found.id for ext in rt.extensions):
+        return found.id
+    return None
+
+
+def operation_targets(rt: ResourceTypeDef, op: PatchOperation) -> Iterator[PatchTarget]:
+    """The targets of one operation, in order; a ``ScimError`` for a path or key that names
+    nothing. This is the only place a path or a value object's key is resolved, for the
+    patcher and for the ingress alike (``prepare_patch``), so the two never disagree."""
+    if op.path is not None:
+        label = op.path_text or str(op.path.attr)
+        yield from _path_targets(rt, op.op, op.path, op.value, op.has_value, label, ())
+        return
+    if op.op == "remove":
+        raise NoTarget("a remove operation requires a 'path'")
+    if not isinstance(op.value, dict):
+        raise InvalidValue(f"a path-less {op.op} needs a 'value' object of attributes")
+    for key, value in op.value.items():
+        if not isinstance(key, str):
+            raise InvalidValue(f"unknown attribute {key!r}")
+        if key.lower() == "schemas":
+            continue
+        ext = _extension_urn(rt, key)
+        if ext is not None:
+            yield from _extension_targets(rt, op.op, ext, value, key, (key,))
+        elif "[" in key:
+            # Entra also flattens filtered paths into the value object:
+            # {"emails[type eq \"work\"].value": "x"} means that path, with that value.
+            yield from _path_targets(rt, op.op, parse_patch_path(key.strip()), value, True, key, (key,))
+        else:
+            resolved = resolve_key(rt.id, key)
+            if resolved is None:
+                raise InvalidValue(f"unknown attribute '{key}'")
+            yield PatchTarget(op.op, resolved, value, True, None, None, key, (key,), pathless=True)
+
+
+def _path_targets(rt: ResourceTypeDef, op_name: OpName, path: PatchPath, value: Any,
+                  has_value: bool, label: str, where: tuple[str, ...]) -> Iterator[PatchTarget]:
+    resolved = resolve(rt.id, path.attr)
+    if resolved is not None:
+        yield PatchTarget(op_name, resolved, value, has_value, path.value_filter, path.sub_attr,
+                          label, where, pathless=False)
+        return
+    ext = _extension_urn(rt, str(path.attr))
+    if ext is None or path.value_filter is not None or path.sub_attr is not None:
+        raise InvalidPath(f"unknown attribute in path '{label}'")
+    if op_name == "remove":
+        yield PatchTarget(op_name, None, None, False, None, None, label, where, pathless=False,
+                          extension=ext)
+        return
+    yield from _extension_targets(rt, op_name, ext, value, label, where)
+
+
+def _extension_targets(rt: ResourceTypeDef, op_name: OpName, urn: str, value: Any, label: str,
+                       where: tuple[str, ...]) -> Iterator[PatchTarget]:
+    if value is None and op_name == "replace":
+        yield PatchTarget(op_name, None, None, False, None, None, label, where, pathless=True,
+                          extension=urn)
+        return
+    if not isinstance(value, dict):
+        raise InvalidValue(f"'{label}' must be a JSON object of extension attributes")
+    for key, sub_value in value.items():
+        if isinstance(key, str) and key.lower() == "schemas":
+            continue  # a value object may name its own schema; that is no attribute (RFC 7643 §3)
+        resolved = resolve(rt.id, AttrPath(urn, key)) if isinstance(key, str) else None
+        if resolved is None:
+            raise InvalidValue(f"unknown attribute '{urn}:{key}'")
+        yield PatchTarget(op_name, resolved, sub_value, True, None, None, f"{urn}:{key}",
+                          where + (key,), pathless=True)
+
+
+# --------------------------------------------------------------------------------------------
+# At the ingress: the operations that travel, without the password
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PreparedPatch:
+    """A PATCH request checked at the ingress: its operations without any password, and
+    whether one was sent. ``body()`` is the only form of the request that is queued."""
+
+    operations: list[PatchOperation]
+    password_supplied: bool
+
+    def body(self) -> dict:
+        """A canonical PatchOp body of the operations: only ``op``, ``path`` and ``value``,
+        as the parser read them (no other member of the client's body travels)."""
+        return {"schemas": [PATCH_OP_SCHEMA], "Operations": [_operation_json(op) for op in self.operations]}
+
+
+def prepare_patch(resource_type: str, body: Any) -> PreparedPatch:
+    """Parse a PatchOp body and resolve every target of every operation, as the patcher will;
+    drop each target that is the password (the operation, or its key in a value object).
+
+    Raises the ``ScimError`` the patcher would for a bad body, path or attribute name, so a
+    request the worker would refuse is refused here, before anything is queued.
+    """
+    rt = _resource_type(resource_type)
+    kept: list[PatchOperation] = []
+    supplied = False
+    for op in parse_patch_request(body):
+        secret_at: list[tuple[str, ...]] = []
+        for target in operation_targets(rt, op):
+            if is_password(rt.id, target.resolved):
+                supplied = password_given(target.op, target.value) or supplied
+                secret_at.append(target.where)
+        if not secret_at:
+            kept.append(op)
+        elif () not in secret_at:  # () : the operation's whole value is the password
+            value = _without(op.value, secret_at)
+            if op.path is not None or _names_attributes(value):
+                kept.append(replace(op, value=value))
+    return PreparedPatch(kept, supplied)
+
+
+def _without(value: dict, places: list[tuple[str, ...]]) -> dict:
+    """A copy of ``value`` without the members at ``places`` (the caller's value untouched)."""
+    out = dict(value)
+    for place in places:
+        node = out
+        for key in place[:-1]:
+            node[key] = dict(node[key])
+            node = node[key]
+        node.pop(place[-1], None)
+    return out
+
+
+def _names_attributes(value: dict) -> bool:
+    return any(not (isinstance(key, str) and key.lower() == "schemas") for key in value)
+
+
+def _operation_json(op: PatchOperation) -> dict:
+    out: dict = {"op": op.op}
+    if op.path_text is not None:
+        out["path"] = op.path_text
+    if op.has_value:
+        out["value"] = op.value
+    return out
+
+
+def _resource_type(name: str) -> ResourceTypeDef:
+    try:
+        return resource_type_def(name)
+    except KeyError:
+        raise InvalidValue(f"unknown resource type '{name}'") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -334,76 +521,13 @@ class _Patcher:
     # -- dispatch ------------------------------------------------------------------------
 
     def apply(self, op: PatchOperation) -> None:
-        if op.path is None:
-            if op.op == "remove":
-                raise NoTarget("a remove operation requires a 'path'")
-            self._apply_pathless(op)
-        else:
-            self._apply_path(op, op.path)
-
-    def _label(self, op: PatchOperation) -> str:
-        return op.path_text or (str(op.path.attr) if op.path else "")
-
-    def _apply_pathless(self, op: PatchOperation) -> None:
-        if not isinstance(op.value, dict):
-            raise InvalidValue(f"a path-less {op.op} needs a 'value' object of attributes")
-        for key, value in op.value.items():
-            if not isinstance(key, str):
-                raise InvalidValue(f"unknown attribute {key!r}")
-            if key.lower() == "schemas":
+        for target in operation_targets(self.rt, op):
+            if target.resolved is None:
+                self.doc.pop(target.extension, None)  # the whole extension object is removed
                 continue
-            ext = self._extension(key)
-            if ext is not None:
-                self._apply_extension_object(op.op, ext, value, key)
-                continue
-            if "[" in key:
-                # Entra also flattens filtered paths into the value object:
-                # {"emails[type eq \"work\"].value": "x"} means that path, with that value.
-                path = parse_patch_path(key.strip())
-                self._apply_path(PatchOperation(op.op, path, value, True, key), path)
-                continue
-            resolved = resolve_key(self.rt.id, key)
-            if resolved is None:
-                raise InvalidValue(f"unknown attribute '{key}'")
-            self._apply_resolved(op.op, resolved, value, True, None, None, key, pathless=True)
-
-    def _apply_path(self, op: PatchOperation, path: PatchPath) -> None:
-        label = self._label(op)
-        resolved = resolve(self.rt.id, path.attr)
-        if resolved is None:
-            ext = self._extension(str(path.attr))
-            if ext is not None and path.value_filter is None and path.sub_attr is None:
-                if op.op == "remove":
-                    self.doc.pop(ext, None)
-                    return
-                self._apply_extension_object(op.op, ext, op.value, label)
-                return
-            raise InvalidPath(f"unknown attribute in path '{label}'")
-        self._apply_resolved(op.op, resolved, op.value, op.has_value, path.value_filter,
-                             path.sub_attr, label, pathless=False)
-
-    def _extension(self, key: str) -> str | None:
-        found = schema(key)
-        if found is None:
-            return None
-        if any(ext.schema == found.id for ext in self.rt.extensions):
-            return found.id
-        return None
-
-    def _apply_extension_object(self, op: str, urn: str, value: Any, label: str) -> None:
-        if value is None and op == "replace":
-            self.doc.pop(urn, None)
-            return
-        if not isinstance(value, dict):
-            raise InvalidValue(f"'{label}' must be a JSON object of extension attributes")
-        for key, sub_value in value.items():
-            if isinstance(key, str) and key.lower() == "schemas":
-                continue  # a value object may name its own schema; that is no attribute (RFC 7643 §3)
-            resolved = resolve(self.rt.id, AttrPath(urn, key)) if isinstance(key, str) else None
-            if resolved is None:
-                raise InvalidValue(f"unknown attribute '{urn}:{key}'")
-            self._apply_resolved(op, resolved, sub_value, True, None, None, f"{urn}:{key}",
-                                 pathless=True)
+            self._apply_resolved(target.op, target.resolved, target.value, target.has_value,
+                                 target.value_filter, target.post_sub, target.label,
+                                 pathless=target.pathless)
 
     # -- one resolved target ---------------------------------------------------------------
 
@@ -414,11 +538,8 @@ class _Patcher:
         if self.rt.id == "Group" and attr.name == "members":
             self._members(op, resolved, value, has_value, flt, post_sub, label)
             return
-        if attr.name == "password" and resolved.schema == self.rt.schema:
-            if op != "remove":
-                if value is not None and not isinstance(value, str):
-                    raise InvalidValue("'password' must be a string")
-                self.password_supplied = self.password_supplied or bool(value)
+        if is_password(self.rt.id, resolved):
+            self.password_supplied = password_given(op, value) or self.password_supplied
             return
         if attr.name == "id" and resolved.sub is None and flt is None:
             if op != "remove" and value == self.resource_id:
@@ -667,10 +788,7 @@ def apply_patch(
     Atomic: the input is never modified; any error raises a ``ScimError`` and nothing is
     returned. The result's ``document`` still holds every required attribute.
     """
-    try:
-        rt = resource_type_def(resource_type)
-    except KeyError:
-        raise InvalidValue(f"unknown resource type '{resource_type}'") from None
+    rt = _resource_type(resource_type)
     patcher = _Patcher(rt, document, resource_id)
     for operation in operations:
         patcher.apply(operation)

@@ -49,6 +49,7 @@ from domain.schema.registry import (
     schemas_for,
     split_urn,
 )
+from domain.secrets import is_password, password_given
 
 __all__ = [
     "UNASSIGNED",
@@ -361,10 +362,8 @@ def normalize(resource_type: str, body: Any, *, existing: dict | None = None) ->
         if rt_def.id == "Group" and attr.name == "members" and resolved.sub is None:
             member_refs = coerce_member_refs(value)
             return
-        if attr.name == "password" and resolved.sub is None:
-            if value is not None and not isinstance(value, str):
-                raise InvalidValue("'password' must be a string")
-            password_supplied = bool(value)
+        if is_password(rt_def.id, resolved):
+            password_supplied = password_given("replace", value)  # dropped: never stored
             return
         if attr.mutability == READ_ONLY or (resolved.sub and resolved.sub.mutability == READ_ONLY):
             return  # readOnly attributes are ignored on input (RFC 7644 §3.5.1)

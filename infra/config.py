@@ -7,9 +7,11 @@ data dir). Everything else has a production-sane default and an environment over
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 def _float(name: str, default: float) -> float:
@@ -63,6 +65,14 @@ class Settings:
     fence_patience: float = field(default_factory=lambda: _float("SCIMGATE_FENCE_PATIENCE", 30.0))
     # Deliveries of one message after which a worker dead-letters its commands instead.
     max_deliveries: int = field(default_factory=lambda: _int("SCIMGATE_MAX_DELIVERIES", 3))
+    # The public origin every generated URL uses (meta.location, Location, $ref), e.g.
+    # https://scim.example.com; "" = from the request (and trusted proxies' headers).
+    public_url: str = field(default_factory=lambda: _public_url(os.environ.get("SCIMGATE_PUBLIC_URL", "")))
+    # Proxies whose X-Forwarded-* / Forwarded headers are believed: comma-separated IPs or CIDRs.
+    # None by default: a proxy must be named before any client-sent header can shape a URL.
+    trusted_proxies: tuple = field(
+        default_factory=lambda: _networks(os.environ.get("SCIMGATE_TRUSTED_PROXIES", ""))
+    )
 
     @property
     def worker_wedged_after(self) -> float:
@@ -106,3 +116,28 @@ def celery_broker_url(redis_url: str) -> str:
     if redis_url.startswith("unix://"):
         return "redis+socket://" + redis_url[len("unix://"):]
     return redis_url
+
+
+def _public_url(raw: str) -> str:
+    """``SCIMGATE_PUBLIC_URL`` without its trailing slash; ValueError unless an http(s) URL
+    with a host and nothing after an optional path prefix."""
+    text = raw.strip().rstrip("/")
+    if not text:
+        return ""
+    parts = urlsplit(text)
+    try:
+        parts.port  # noqa: B018 -- raises ValueError for a bad port
+    except ValueError:
+        raise ValueError(f"SCIMGATE_PUBLIC_URL has a bad port: {raw!r}") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or "@" in parts.netloc \
+            or parts.query or parts.fragment or any(c.isspace() for c in text):
+        raise ValueError(f"SCIMGATE_PUBLIC_URL must be an http(s) URL such as https://scim.example.com: {raw!r}")
+    return text
+
+
+def _networks(raw: str) -> tuple:
+    """``SCIMGATE_TRUSTED_PROXIES``: comma-separated IP addresses or CIDR networks."""
+    try:
+        return tuple(ipaddress.ip_network(item.strip(), strict=False) for item in raw.split(",") if item.strip())
+    except ValueError as error:
+        raise ValueError(f"SCIMGATE_TRUSTED_PROXIES: {error}") from None

@@ -67,6 +67,9 @@ class Stack:
     command_timeout: float = 10.0
     reply_margin: float = 1.0
     extra_env: dict = field(default_factory=dict)
+    # An embedded Redis with append-only persistence of its own (even when SCIMGATE_TEST_REDIS_URL
+    # is set), so a test can read what Redis wrote to disk (under ``workdir / "redis"``).
+    persistent_redis: bool = False
     database_url: str = ""
     redis_url: str = ""
     port: int = 0
@@ -94,10 +97,10 @@ class Stack:
             self.database_url, self._drop_db = fresh_postgres_database(TEST_DATABASE_URL)
         else:
             self.database_url = f"sqlite:///{self.workdir / 'store.db'}"
-        if TEST_REDIS_URL:
+        if TEST_REDIS_URL and not self.persistent_redis:
             self.redis_url = TEST_REDIS_URL
         else:
-            self._redis = EmbeddedRedis(self.workdir / "redis", persistent=False).start()
+            self._redis = EmbeddedRedis(self.workdir / "redis", persistent=self.persistent_redis).start()
             self.redis_url = self._redis.url
         upgrade(self.database_url)
         self.engine = make_sync_engine(self.database_url)

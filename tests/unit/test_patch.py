@@ -776,3 +776,32 @@ def test_extension_value_object_may_name_its_schema():
     )
     outcome = apply_patch("User", {"userName": "a"}, ops, resource_id="u1")
     assert outcome.document[urn] == {"department": "Research"}
+
+
+# ---------------------------------------------------------------------------------------------
+# operation_targets: the one walk of an operation, for the patcher and the ingress alike
+# ---------------------------------------------------------------------------------------------
+
+
+def test_operation_targets_resolve_every_spelling_the_patcher_applies():
+    from domain.patch import operation_targets
+    from domain.schema.registry import USER
+
+    ops = parse_patch_request(body(
+        {"op": "replace", "value": {"schemas": [ENT], "Name.GivenName": "A", ENT.upper(): {"Department": "R"},
+                                    'emails[type eq "work"].value': "a@x", f"{ENT}:costCenter": "1"}},
+        {"op": "remove", "path": ENT},
+        {"op": "Replace", "Path": f"{ENT}:manager", "Value": None},
+    ))
+    targets = [t for op in ops for t in operation_targets(USER, op)]
+    assert [(t.resolved.canonical if t.resolved else t.extension, t.where) for t in targets] == [
+        (("name", "givenName"), ("Name.GivenName",)),
+        (("department",), (ENT.upper(), "Department")),
+        (("emails",), ('emails[type eq "work"].value',)),
+        (("costCenter",), (f"{ENT}:costCenter",)),
+        (ENT, ()),
+        (("manager",), ()),
+    ]
+    assert targets[2].value_filter is not None and targets[2].post_sub == "value"
+    with pytest.raises(InvalidPath):
+        list(operation_targets(USER, parse_patch_request(body({"op": "add", "path": "nope", "value": 1}))[0]))

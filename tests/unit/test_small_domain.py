@@ -1,4 +1,4 @@
-"""IdP recognition, password stripping and the command wire format."""
+"""IdP recognition and the command wire format (password stripping: test_secrets.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import pytest
 
 from domain.commands import Actor, Command, Reply
 from domain.idp import identify_idp
-from domain.secrets import strip_patch_passwords
 
 
 @pytest.mark.parametrize(
@@ -27,27 +26,6 @@ from domain.secrets import strip_patch_passwords
 )
 def test_identify_idp(agent, flag, idp):
     assert identify_idp(agent, entra_flag=flag) == idp
-
-
-def test_strip_patch_passwords():
-    body = {
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [
-            {"op": "replace", "path": "password", "value": "s3cret"},
-            {"op": "replace", "value": {"active": False, "password": "s3cret"}},
-            {"op": "replace", "path": "urn:ietf:params:scim:schemas:core:2.0:User:password", "value": "s3cret"},
-        ],
-    }
-    cleaned, supplied = strip_patch_passwords(body)
-    assert supplied is True
-    assert "s3cret" not in str(cleaned)
-    assert cleaned["Operations"] == [{"op": "replace", "value": {"active": False}}]
-    assert "s3cret" in str(body)  # the caller's body is left alone
-
-
-def test_strip_patch_passwords_leaves_other_bodies():
-    assert strip_patch_passwords({"Operations": [{"op": "add", "path": "title", "value": "x"}]})[1] is False
-    assert strip_patch_passwords("not a dict") == ("not a dict", False)
 
 
 def test_command_and_reply_round_trip_the_wire():

@@ -54,6 +54,9 @@ class Settings:
     # of one deployment) and lifetime in seconds.
     cursor_secret: str = field(default_factory=lambda: os.environ.get("SCIMGATE_CURSOR_SECRET", ""))
     cursor_timeout: int = field(default_factory=lambda: _int("SCIMGATE_CURSOR_TIMEOUT", 86_400))
+    # `scimgate run` restarts its worker when the worker's heartbeat is this many seconds old
+    # (after it was once fresh): a wedged worker (a task stuck, the process stopped) is replaced.
+    worker_hang_seconds: float = field(default_factory=lambda: _float("SCIMGATE_WORKER_HANG_SECONDS", 15.0))
 
     def resolved(self) -> "Settings":
         """Fill in the embedded defaults (SQLite file, Redis socket) under the data dir."""

@@ -188,6 +188,8 @@ class WorkerSupervisor:
         self.start_grace = max(START_GRACE_MIN_SECONDS, 4 * self.hang_seconds)
         self.child: _Child | None = None
         self._stopping = threading.Event()
+        self._restarting = threading.Event()
+        self._restarting.set()
         self._thread = threading.Thread(target=self._supervise, name="worker-supervisor", daemon=True)
         self._hostname = socket.gethostname()
         self._log = get_logger("scimgate.run")
@@ -202,6 +204,10 @@ class WorkerSupervisor:
 
         self._redis = redis.Redis.from_url(self.settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
         self._thread.start()
+
+    def stop_restarting(self) -> None:
+        """The service is shutting down: a worker that exits now (stopped with us) stays down."""
+        self._restarting.clear()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -223,6 +229,9 @@ class WorkerSupervisor:
                 else:
                     outcome = self._watch(self.child)
                     if outcome is None:
+                        return
+                    if not self._restarting.is_set():
+                        self._stopping.wait()
                         return
                     if time.monotonic() - self.child.started >= BACKOFF_RESET_SECONDS:
                         backoff = BACKOFF_FIRST
@@ -318,7 +327,7 @@ def _fail(error: Exception) -> int:
     return 1
 
 
-def run_ingress(settings: Settings, sock: socket.socket) -> None:
+def run_ingress(settings: Settings, sock: socket.socket, on_shutdown=None) -> None:
     from aiohttp import web
 
     from api.app import create_app
@@ -329,7 +338,10 @@ def run_ingress(settings: Settings, sock: socket.socket) -> None:
         uvloop.install()
     except ImportError:  # pragma: no cover - uvloop is optional off Linux/macOS
         pass
-    web.run_app(create_app(settings), sock=sock, access_log=None, print=None, handle_signals=True)
+    app = create_app(settings)
+    if on_shutdown is not None:
+        app.on_shutdown.append(on_shutdown)
+    web.run_app(app, sock=sock, access_log=None, print=None, handle_signals=True)
 
 
 def serve(settings: Settings) -> int:
@@ -403,7 +415,11 @@ def run(settings: Settings) -> int:
     try:
         first_start(settings, base_url(settings, sock))
         supervisor.start()
-        run_ingress(settings, sock)
+
+        async def stop_restarting(_app) -> None:  # the ingress drains first; then the worker stops
+            supervisor.stop_restarting()
+
+        run_ingress(settings, sock, on_shutdown=stop_restarting)
     finally:
         sock.close()
         supervisor.stop()

@@ -3,27 +3,23 @@
 ``scimgate run`` is the whole service in one command. In order: it binds the listening socket
 (a taken port fails at once, before anything is created or printed), makes the data dir
 private, starts the embedded Redis, creates the first organization on a first start, starts
-the supervised worker, and serves HTTP on the socket it bound. Its children die with it
-(``infra.child_processes``); the supervisor replaces a worker that exits or hangs.
+the supervised worker (``scimgate.worker_supervisor``: replaced when it exits or hangs), and
+serves HTTP on the socket it bound. Its children die with it (``infra.child_processes``).
 """
 
 from __future__ import annotations
 
 import os
 import shlex
-import signal
 import socket
-import subprocess
 import sys
-import threading
-import time
-from dataclasses import dataclass, field
 from typing import TextIO
 
-from infra.child_processes import PARENT_PID_ENV, die_with_parent, parent_pid_from_env, watch_parent
+from infra.child_processes import parent_pid_from_env, watch_parent
 from infra.config import Settings
 from infra.logging import configure_logging, get_logger
 from infra.private_files import secure_data_files, sqlite_path
+from scimgate.worker_supervisor import WorkerSupervisor
 
 
 class ListenError(Exception):
@@ -86,16 +82,6 @@ def migrate(settings: Settings) -> None:
     upgrade(settings.database_url)
 
 
-def child_env(settings: Settings) -> dict:
-    env = dict(os.environ)
-    env.update(
-        SCIMGATE_DATA_DIR=str(settings.data_dir),
-        SCIMGATE_DATABASE_URL=settings.database_url,
-        SCIMGATE_REDIS_URL=settings.redis_url,
-    )
-    return env
-
-
 # -- first start ----------------------------------------------------------------------------
 
 
@@ -129,7 +115,7 @@ def first_start(settings: Settings, url: str, out: TextIO | None = None) -> None
                 for org in existing:
                     state = "on" if org.scim_enabled else "off"
                     print(f"  {org.name}: {url}/scim/v2/{org.id}  (SCIM {state})", file=out)
-                print("Create a token with: scimgate token create --org ORG_ID --role owner", file=out, flush=True)
+                print(f"Create a token with: {_token_command(settings, 'ORG_ID')}", file=out, flush=True)
                 return
             org = create_organization(conn, "Default organization", "enterprise")
             set_scim_enabled(conn, org.id, True)
@@ -146,177 +132,6 @@ def first_start(settings: Settings, url: str, out: TextIO | None = None) -> None
     else:
         print("  Owner token:   not made, because this output is not a terminal (it may be a log).", file=out)
         print(f"  Make one with: {_token_command(settings, org.id)}", file=out, flush=True)
-
-
-# -- the worker supervisor of `scimgate run` --------------------------------------------------
-
-POLL_SECONDS = 0.5
-BACKOFF_FIRST, BACKOFF_MAX = 1.0, 30.0
-# A child that ran this long was not crash-looping: the next restart starts from BACKOFF_FIRST.
-BACKOFF_RESET_SECONDS = 10.0
-START_GRACE_MIN_SECONDS = 60.0
-STOP_TIMEOUT_SECONDS = 15.0
-
-
-@dataclass
-class _Child:
-    process: subprocess.Popen
-    member: str  # its member in the worker presence set: "<hostname>:<pid>"
-    spawned: float = field(default_factory=time.time)
-    started: float = field(default_factory=time.monotonic)
-    last_stamp: float | None = None
-    was_fresh: bool = False
-    # Judge staleness only from here on: Redis was unreachable before (nothing could be stamped).
-    judge_from: float = field(default_factory=time.time)
-    redis_down: bool = False
-
-
-class WorkerSupervisor:
-    """The worker child of ``scimgate run``, started again when it exits or hangs.
-
-    One long-lived thread starts, watches and stops every child, so the parent-death signal
-    (sent when the forking *thread* exits) only fires when the supervisor is really gone.
-    A child hangs when its heartbeat in the worker presence set (stamped every second) is
-    older than ``SCIMGATE_WORKER_HANG_SECONDS`` after it was once fresh, or when it never
-    stamps within a start-up grace; it is then killed (SIGKILL works on a stopped process too)
-    and replaced. Restarts back off (1 s doubling to 30 s) while a child keeps dying young.
-    """
-
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self.hang_seconds = settings.worker_hang_seconds
-        self.start_grace = max(START_GRACE_MIN_SECONDS, 4 * self.hang_seconds)
-        self.child: _Child | None = None
-        self._stopping = threading.Event()
-        self._restarting = threading.Event()
-        self._restarting.set()
-        self._thread = threading.Thread(target=self._supervise, name="worker-supervisor", daemon=True)
-        self._hostname = socket.gethostname()
-        self._log = get_logger("scimgate.run")
-        self._redis = None
-
-    @property
-    def process(self) -> subprocess.Popen | None:
-        return self.child.process if self.child else None
-
-    def start(self) -> None:
-        import redis
-
-        self._redis = redis.Redis.from_url(self.settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
-        self._thread.start()
-
-    def stop_restarting(self) -> None:
-        """The service is shutting down: a worker that exits now (stopped with us) stays down."""
-        self._restarting.clear()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=STOP_TIMEOUT_SECONDS + 5)
-        if self._redis is not None:
-            self._redis.close()
-
-    # -- the supervisor thread --------------------------------------------------------------
-
-    def _supervise(self) -> None:
-        backoff = BACKOFF_FIRST
-        try:
-            while not self._stopping.is_set():
-                try:
-                    self.child = self._spawn()
-                except OSError as error:
-                    self._log.error("worker_start_failed", error=str(error), backoff_s=backoff)
-                else:
-                    outcome = self._watch(self.child)
-                    if outcome is None:
-                        return
-                    if not self._restarting.is_set():
-                        self._stopping.wait()
-                        return
-                    if time.monotonic() - self.child.started >= BACKOFF_RESET_SECONDS:
-                        backoff = BACKOFF_FIRST
-                    self._log.error(outcome.pop("event"), **outcome, backoff_s=backoff)
-                    self._forget(self.child)
-                if self._stopping.wait(backoff):
-                    return
-                backoff = min(backoff * 2, BACKOFF_MAX)
-        finally:
-            self._stop_child()
-
-    def _spawn(self) -> _Child:
-        env = child_env(self.settings)
-        env[PARENT_PID_ENV] = str(os.getpid())
-        process = subprocess.Popen(
-            [sys.executable, "-m", "scimgate", "worker"], env=env, stdin=subprocess.DEVNULL,
-            # Its own process group (a Ctrl-C reaches `scimgate run`, which stops it in order);
-            # SIGKILL when we die: its ingress died with us, and delivery is at least once.
-            process_group=0, preexec_fn=die_with_parent(signal.SIGKILL),
-        )
-        return _Child(process, f"{self._hostname}:{process.pid}")
-
-    def _watch(self, child: _Child) -> dict | None:
-        """Wait until the child exits or hangs (what to log), or until we stop (None)."""
-        while not self._stopping.wait(POLL_SECONDS):
-            code = child.process.poll()
-            if code is not None:
-                return {"event": "worker_exited_restarting", "pid": child.process.pid, "exit_code": code}
-            age = self._stamp_age(child)
-            if age is not None:
-                child.process.kill()
-                child.process.wait()
-                return {"event": "worker_hung_restarting", "pid": child.process.pid, "stamp_age_s": round(age, 1)}
-        return None
-
-    def _stamp_age(self, child: _Child) -> float | None:
-        """How old the child's heartbeat is when that means it hangs; None while it does not."""
-        import redis
-
-        try:
-            score = self._redis.zscore(f"{self._presence_key()}", child.member)
-        except redis.RedisError:
-            child.redis_down = True  # nobody can stamp or read: no verdict until Redis is back
-            return None
-        now = time.time()
-        if child.redis_down:
-            child.redis_down, child.judge_from = False, now
-        if score is not None and (child.last_stamp is None or score > child.last_stamp):
-            child.last_stamp = score
-        if child.last_stamp is None:  # not stamped yet: starting, unless silent past the grace
-            silent = now - max(child.spawned, child.judge_from)
-            return silent if silent > self.start_grace else None
-        if now - child.last_stamp <= self.hang_seconds:
-            child.was_fresh = True
-            return None
-        if child.was_fresh and now - max(child.last_stamp, child.judge_from) > self.hang_seconds:
-            return now - child.last_stamp
-        return None
-
-    def _presence_key(self) -> str:
-        from infra.redis.worker_presence import WORKERS_KEY
-
-        return f"{WORKERS_KEY}:{self.settings.queue_name}"
-
-    def _forget(self, child: _Child) -> None:
-        """A dead child is no live worker: take its heartbeat out of the presence set."""
-        from infra.redis.worker_presence import leave
-
-        try:
-            leave(self._redis, child.member, self.settings.queue_name)
-        except Exception:  # Redis away: the stamp goes stale by itself
-            pass
-
-    def _stop_child(self) -> None:
-        child = self.child
-        if child is None or child.process.poll() is not None:
-            return
-        child.process.send_signal(signal.SIGTERM)  # Celery's warm shutdown finishes the batch
-        child.process.send_signal(signal.SIGCONT)  # a stopped child could not act on it
-        try:
-            child.process.wait(timeout=STOP_TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            child.process.kill()
-            child.process.wait()
-            self._forget(child)
 
 
 # -- the commands ---------------------------------------------------------------------------

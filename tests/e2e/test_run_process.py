@@ -25,7 +25,6 @@ from tests.support.scimgate_run import (
     scimgate_cli,
     wait_dead,
 )
-from tests.support.stack import free_port
 
 
 @pytest.fixture

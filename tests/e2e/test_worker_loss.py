@@ -10,6 +10,9 @@ with no worker alive at all, writes are refused at once.
 from __future__ import annotations
 
 import concurrent.futures
+import json
+import subprocess
+import sys
 import time
 import uuid
 
@@ -122,6 +125,9 @@ def test_a_command_that_kills_every_worker_is_dead_lettered_and_takes_nobody_wit
     finally:
         client.close()
     assert [(e["org_id"], e["kind"], e["source"]) for e in entries] == [(org.id, "user.create", "ingress")]
+    shown = subprocess.run([sys.executable, "-m", "scimgate", "deadletters", "--json"], env=stack.env,
+                           capture_output=True, text=True, timeout=60, check=True)
+    assert [json.loads(line)["command_id"] for line in shown.stdout.splitlines()] == [entries[0]["command_id"]]
     events = _events_until(stack, org.id, lambda events: any(e["outcome"] == "failure" for e in events))
     dead = [e for e in events if e["outcome"] == "failure"]
     assert len(dead) == 1 and dead[0]["detail"]["deadLettered"] is True and dead[0]["status"] == 500

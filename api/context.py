@@ -11,7 +11,7 @@ from domain import events as ev
 from domain.commands import Actor
 from domain.idp import identify_idp
 from infra.logging import get_logger
-from infra.redis.audit_stream import publish_event_async
+from infra.redis.audit_stream import AuditStream
 from infra.store.clock import utcnow
 from infra.store.organizations import TokenGrant
 
@@ -51,28 +51,28 @@ async def authorize(request: web.Request) -> TokenGrant:
 
 async def _audit_refusal(request: web.Request, refused: AuthRefused) -> None:
     who = actor(request, None)
-    event = ev.AuditEvent(
-        action=ev.AUTH_REFUSED,
+    event = ev.refusal_event(
+        ev.AUTH_REFUSED,
         org_id=request.match_info["org_id"],
-        outcome=ev.REFUSED,
+        method=request.method,
+        path=request.path,
+        reason=refused.error.detail,
+        status=refused.error.status,
         time=utcnow().isoformat() + "Z",
         token_id=refused.token_id,
         user_agent=who.user_agent,
         idp=who.idp,
         request_id=request.get("request_id"),
-        status=refused.error.status,
-        detail={"method": request.method, "path": request.path, "reason": refused.error.detail},
     )
     await publish_refusal(request, event)
 
 
 async def publish_refusal(request: web.Request, event: ev.AuditEvent) -> None:
-    """Refusals change nothing, so they go straight to the audit stream (no outbox)."""
+    """Refusals change nothing, so they go straight to the audit stream (no outbox), once per
+    ``event_id``."""
     settings = request.app[SETTINGS]
     try:
-        await publish_event_async(
-            request.app[REDIS], settings.audit_stream, event.to_dict(), maxlen=settings.audit_stream_maxlen
-        )
+        await AuditStream.from_settings(settings).publish_async(request.app[REDIS], event.to_dict())
     except Exception as exc:  # auditing a refusal must not turn it into a 500
         log.warning("refusal_audit_failed", error=str(exc))
 

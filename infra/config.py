@@ -54,6 +54,8 @@ class Settings:
     # of one deployment) and lifetime in seconds.
     cursor_secret: str = field(default_factory=lambda: os.environ.get("SCIMGATE_CURSOR_SECRET", ""))
     cursor_timeout: int = field(default_factory=lambda: _int("SCIMGATE_CURSOR_TIMEOUT", 86_400))
+    # How long an audit event id is remembered to de-duplicate a late re-publish (seconds).
+    audit_dedupe_seconds: int = field(default_factory=lambda: _int("SCIMGATE_AUDIT_DEDUPE_SECONDS", 600))
 
     def resolved(self) -> "Settings":
         """Fill in the embedded defaults (SQLite file, Redis socket) under the data dir."""

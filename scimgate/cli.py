@@ -371,15 +371,22 @@ def cmd_teams_show(args) -> int:
 
 
 def _format_event(event: dict) -> str:
-    resource = f"{event.get('resource_type', '')}/{event.get('resource_id', '')}".strip("/")
-    changed = ",".join(event.get("changed", []))
-    parts = [event.get("time", ""), event.get("action", ""), event.get("outcome", ""), f"org={event.get('org_id', '')}"]
+    """One line per event: every field's control characters escaped, so none can start a second."""
+    from domain.events import escape_control
+
+    def text(value) -> str:
+        return escape_control(value if isinstance(value, str) else str(value))
+
+    resource = f"{text(event.get('resource_type', ''))}/{text(event.get('resource_id', ''))}".strip("/")
+    changed = ",".join(text(name) for name in event.get("changed", []))
+    parts = [text(event.get("time", "")), text(event.get("action", "")), text(event.get("outcome", "")),
+             f"org={text(event.get('org_id', ''))}"]
     if resource:
         parts.append(resource)
     if event.get("idp"):
-        parts.append(f"idp={event['idp']}")
+        parts.append(f"idp={text(event['idp'])}")
     if event.get("status"):
-        parts.append(f"status={event['status']}")
+        parts.append(f"status={text(event['status'])}")
     if changed:
         parts.append(f"changed={changed}")
     return "  ".join(parts)

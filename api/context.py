@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from api import limits
 from api.keys import AUTHENTICATOR, REDIS, SETTINGS
 from api.metrics import AUTH_REFUSED
 from api.auth import WWW_AUTHENTICATE, AuthRefused
@@ -69,7 +70,9 @@ async def _audit_refusal(request: web.Request, refused: AuthRefused) -> None:
 
 async def publish_refusal(request: web.Request, event: ev.AuditEvent) -> None:
     """Refusals change nothing, so they go straight to the audit stream (no outbox), once per
-    ``event_id``."""
+    ``event_id``. Past the source's refusal budget they are only counted (``api.limits``)."""
+    if not limits.admit_refusal(request):
+        return
     settings = request.app[SETTINGS]
     try:
         await AuditStream.from_settings(settings).publish_async(request.app[REDIS], event.to_dict())

@@ -33,6 +33,8 @@ TEAM_DELETE = "scim:team:delete"
 TEAM_MEMBER_ADD = "scim:team:member:add"
 TEAM_MEMBER_REMOVE = "scim:team:member:remove"
 AUTH_REFUSED = "scim:auth:refused"
+# One event per source address and interval, counting the refused requests answered 429 in it.
+AUTH_THROTTLED = "scim:auth:throttled"
 
 SUCCESS = "success"
 FAILURE = "failure"
@@ -61,11 +63,14 @@ def new_event_id() -> str:
     return str(uuid.UUID(int=value))
 
 
-def escape_control(text: str) -> str:
-    """``text`` on one line: backslashes and every non-printable character escaped (``\\n``, ``\\x1b``…)."""
-    if text.isprintable() and "\\" not in text:
+def escape_control(text: str, *, backslashes: bool = True) -> str:
+    """``text`` on one line: every non-printable character escaped (``\\n``, ``\\x1b``, ``\\u2028``…),
+    and backslashes too unless ``backslashes`` is false (for display of text escaped already)."""
+    if text.isprintable() and not (backslashes and "\\" in text):
         return text
-    return "".join(ch if ch.isprintable() and ch != "\\" else _escape(ch) for ch in text)
+    return "".join(
+        ch if ch.isprintable() and not (backslashes and ch == "\\") else _escape(ch) for ch in text
+    )
 
 
 def _escape(ch: str) -> str:
@@ -158,6 +163,25 @@ def refusal_event(
             "path": clean_text(path, MAX_PATH),
             "reason": clean_text(reason, MAX_REASON),
             **(detail or {}),
+        },
+    )
+
+
+def throttled_event(*, source: str, count: int, org_ids: list[str], since: str, time: str) -> AuditEvent:
+    """The one event summarising a source's refused requests that were answered 429 in an interval."""
+    return AuditEvent(
+        action=AUTH_THROTTLED,
+        org_id=org_ids[0] if len(org_ids) == 1 else "",
+        outcome=REFUSED,
+        time=time,
+        idp="",
+        status=429,
+        detail={
+            "source": clean_text(source, 64),
+            "count": count,
+            "since": since,
+            "org_ids": org_ids,
+            "reason": "Too many refused requests from this source: answered 429 and counted here, not audited one by one",
         },
     )
 

@@ -371,11 +371,12 @@ def cmd_teams_show(args) -> int:
 
 
 def _format_event(event: dict) -> str:
-    """One line per event: every field's control characters escaped, so none can start a second."""
-    from domain.events import escape_control
+    """One line per event: every field's control characters escaped, so none can start a second
+    (a backslash is left as it is: events escape theirs already)."""
+    from domain.events import AUTH_THROTTLED, escape_control
 
     def text(value) -> str:
-        return escape_control(value if isinstance(value, str) else str(value))
+        return escape_control(value if isinstance(value, str) else str(value), backslashes=False)
 
     resource = f"{text(event.get('resource_type', ''))}/{text(event.get('resource_id', ''))}".strip("/")
     changed = ",".join(text(name) for name in event.get("changed", []))
@@ -389,6 +390,8 @@ def _format_event(event: dict) -> str:
         parts.append(f"status={text(event['status'])}")
     if changed:
         parts.append(f"changed={changed}")
+    if event.get("action") == AUTH_THROTTLED and isinstance(event.get("detail"), dict):
+        parts.append(f"source={text(event['detail'].get('source', ''))} count={text(event['detail'].get('count', ''))}")
     return "  ".join(parts)
 
 

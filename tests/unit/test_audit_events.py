@@ -39,6 +39,7 @@ def test_the_id_travels_with_the_event_and_unapplied_events_have_one_too():
 def test_control_characters_are_escaped_onto_one_line():
     assert ev.escape_control("plain text/ok") == "plain text/ok"
     assert ev.escape_control("a\nb\r\tc\x1b[31m\x00\u2028\x85\\") == "a\\nb\\r\\tc\\x1b[31m\\x00\\u2028\\x85\\\\"
+    assert ev.escape_control("a\\nb\n", backslashes=False) == "a\\nb\\n"
     assert "\n" not in ev.clean_text("x\n" * 10_000, 256)
 
 
@@ -68,6 +69,13 @@ def test_a_refusal_event_bounds_every_client_supplied_field():
     assert not any("\n" in str(value) for value in [*event.values(), *event["detail"].values()])
 
 
+def test_a_throttle_summary_names_its_source_and_count():
+    event = ev.throttled_event(source="203.0.113.9", count=42, org_ids=["c" + "a" * 24], since="s", time="t")
+    assert event.action == ev.AUTH_THROTTLED and event.status == 429 and event.org_id == "c" + "a" * 24
+    assert event.detail["count"] == 42 and event.detail["source"] == "203.0.113.9"
+    assert ev.throttled_event(source="s", count=1, org_ids=["a", "b"], since="s", time="t").org_id == ""
+
+
 def test_audit_tail_prints_one_line_per_event_whatever_its_fields_hold():
     forged = "x\n2026-11-28T21:48:11Z  scim:user:delete  success  org=victim"
     event = {"time": "2026-11-28T21:48:10Z", "action": "scim:auth:refused", "outcome": "refused", "org_id": forged,
@@ -76,3 +84,8 @@ def test_audit_tail_prints_one_line_per_event_whatever_its_fields_hold():
     line = _format_event(event)
     assert "\n" not in line and "\r" not in line and "\x1b" not in line
     assert "org=x\\n2026-11-28T21:48:11Z" in line
+
+
+def test_audit_tail_shows_a_throttle_summary_with_its_count():
+    event = ev.throttled_event(source="198.51.100.7", count=17, org_ids=[], since="s", time="t").to_dict()
+    assert "source=198.51.100.7 count=17" in _format_event(event)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 
 import orjson
@@ -61,10 +62,16 @@ ORG_READ = "org_read"
 ORG_WRITE = "org_write"
 SOURCE_REFUSAL = "source_refusal"
 
-# Request keys the middleware leaves for ``admit_refusal``.
-_LIMITS = "scimgate.limits"
-_ADMITTED_BY = "scimgate.limits.admitted_by"  # ORG_READ | ORG_WRITE | SOURCE_REFUSAL
-_THROTTLED = "scimgate.limits.throttled"  # seconds until the source may be refused again
+# What the middleware leaves on the request for ``admit_refusal``: one mutable object, so that a
+# request ``lenient_paths`` re-dispatches as a clone (whose state is a shallow copy) shares it.
+_ADMISSION = "scimgate.limits.admission"
+
+
+@dataclass
+class Admission:
+    limits: "Limits"
+    budget: str  # the budget the request was charged to: ORG_READ | ORG_WRITE | SOURCE_REFUSAL
+    throttled: float | None = None  # refused past the source's budget: seconds until it has a token
 
 
 def client_address(request: web.Request) -> str:
@@ -131,16 +138,15 @@ class Limits:
                 self._count_throttled(request, org_id)
         if wait:
             return self._too_many(kind, budget, wait)
-        request[_LIMITS] = self
-        request[_ADMITTED_BY] = budget
+        admission = request[_ADMISSION] = Admission(self, budget)
         try:
             response = await handler(request)
         except Exception:
-            if _THROTTLED in request:
-                return self._too_many(kind, SOURCE_REFUSAL, request[_THROTTLED])
+            if admission.throttled is not None:
+                return self._too_many(kind, SOURCE_REFUSAL, admission.throttled)
             raise
-        if _THROTTLED in request:
-            return self._too_many(kind, SOURCE_REFUSAL, request[_THROTTLED])
+        if admission.throttled is not None:
+            return self._too_many(kind, SOURCE_REFUSAL, admission.throttled)
         return response
 
     @staticmethod
@@ -155,16 +161,16 @@ class Limits:
         grant = await request.app[AUTHENTICATOR].grant_for(token)
         return grant is not None and grant.org.id == org_id
 
-    def admit_refusal(self, request: web.Request) -> bool:
+    def admit_refusal(self, request: web.Request, admission: Admission) -> bool:
         """Whether a refusal is audited on its own. A request without a token of the organization
         paid for it on the way in; one with such a token pays now, and past the source's budget
         is answered 429 and only counted."""
-        if request.get(_ADMITTED_BY) == SOURCE_REFUSAL:
+        if admission.budget == SOURCE_REFUSAL:
             return True
         wait = self.buckets[SOURCE_REFUSAL].take(self.source(request))
         if not wait:
             return True
-        request[_THROTTLED] = wait
+        admission.throttled = wait
         self._count_throttled(request, request.match_info.get("org_id"))
         return False
 
@@ -227,5 +233,5 @@ def rate_limits(settings: Settings):
 
 def admit_refusal(request: web.Request) -> bool:
     """Whether to audit this refusal on its own (see ``Limits.admit_refusal``)."""
-    limits = request.get(_LIMITS)
-    return True if limits is None else limits.admit_refusal(request)
+    admission = request.get(_ADMISSION)
+    return True if admission is None else admission.limits.admit_refusal(request, admission)

@@ -149,3 +149,16 @@ def test_the_victims_events_are_its_own_and_intact(flooded):
         user = scim.post("/Users", json=okta_user(f"after.{org.id}@example.com")).json()
     events = flooded.audit_events(org.id, wait_for=1)
     assert [(e["action"], e["resource_id"]) for e in events] == [("scim:user:create", user["id"])]
+
+
+def test_an_organizations_own_refused_token_pays_the_source_budget_too(flooded):
+    """A Member token is the organization's, so it is charged to the organization on the way in;
+    its refusals still pay the source's refusal budget (also through a re-dispatched lenient path),
+    and past it they are answered 429 and not audited one by one."""
+    org = flooded.new_org()
+    member = flooded.token_for(org.id, "member")
+    headers = {"Authorization": f"Bearer {member}"}
+    statuses = [httpx.get(f"{flooded.url}/scim/v2/{org.id}//Users/", headers=headers).status_code for _ in range(30)]
+    assert set(statuses) <= {403, 429} and 429 in statuses
+    audited = [e for e in flooded.audit_events(org.id, timeout=0) if e["action"] == "scim:auth:refused"]
+    assert len(audited) == statuses.count(403)  # each 403 audited; each 429 only counted

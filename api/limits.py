@@ -113,7 +113,8 @@ class Limits:
             SOURCE_REFUSAL: Budget(settings.source_refusal_rate, settings.source_refusal_burst),
         }
         self.buckets = {name: Buckets(budget, clock=clock) for name, budget in self.budgets.items()}
-        self.tally = RefusalTally(settings.refusal_summary_seconds, clock=clock)
+        # At least a second: the summaries exist to keep the stream small.
+        self.tally = RefusalTally(max(1.0, settings.refusal_summary_seconds), clock=clock)
         self._app: web.Application | None = None
         self._reporter: asyncio.Task | None = None
 

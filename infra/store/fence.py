@@ -17,7 +17,7 @@ from domain import events as ev
 from domain.commands import Command, Reply
 from domain.errors import ScimError
 from infra.store.clock import utcnow
-from infra.store.ledger import EXPIRED, ledger_row
+from infra.store.ledger import EXPIRED, ledger_row, outbox_row
 from infra.store.tables import audit_outbox, processed_commands
 
 
@@ -34,9 +34,7 @@ async def fence(engine: AsyncEngine, command: Command) -> Reply | None:
     try:
         async with engine.begin() as conn:
             await conn.execute(processed_commands.insert().values(**ledger_row(command, EXPIRED, expired)))
-            await conn.execute(
-                audit_outbox.insert().values(event=orjson.dumps(event).decode(), created_at=utcnow())
-            )
+            await conn.execute(audit_outbox.insert().values(**outbox_row(event, utcnow())))
         return None
     except IntegrityError:
         async with engine.connect() as conn:

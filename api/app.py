@@ -8,6 +8,7 @@ from aiohttp import web
 from api import bulk, discovery, management, operations
 from api.auth import Authenticator
 from api.keys import AUTHENTICATOR, DISPATCHER, ENGINE, REDIS, SETTINGS
+from api.limits import rate_limits
 from api.middleware import lenient_paths, request_context, scim_errors
 from api.resources import GROUP, USER, ResourceEndpoints, root_search
 from infra.config import Settings
@@ -65,7 +66,7 @@ def _scim_routes(app: web.Application) -> None:
 def create_app(settings: Settings) -> web.Application:
     settings = settings.resolved()
     app = web.Application(
-        middlewares=[request_context, scim_errors, lenient_paths],
+        middlewares=[request_context, scim_errors, rate_limits(settings), lenient_paths],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from api import context
+from api import context, origin
 from api.keys import SETTINGS
 from api.requests import Projection, json_object, read_json
 from api.resources import GROUP, USER, ResourceEndpoints, submit_command
@@ -247,7 +247,7 @@ async def _run(request, grant, op: _Operation, ids: dict, failed: set, declared:
     resource_id = resource_id or (reply.body or {}).get("id")
     if op.method == "POST" and op.bulk_id is not None:
         ids[op.bulk_id] = resource_id
-    result["location"] = f"{context.base_url(request)}/{endpoints.kind.endpoint}/{resource_id}"
+    result["location"] = f"{origin.base_url(request)}/{endpoints.kind.endpoint}/{resource_id}"
     if reply.etag:
         result["version"] = reply.etag
     result["status"] = str(reply.status)
@@ -262,4 +262,4 @@ def _location(request, op: _Operation, ids: dict) -> str | None:
     match = _REFERENCE.match(parts[1])
     if match and match.group(1) not in ids:
         return None
-    return f"{context.base_url(request)}/{endpoint}/{_resolve(parts[1], ids)}"
+    return f"{origin.base_url(request)}/{endpoint}/{_resolve(parts[1], ids)}"

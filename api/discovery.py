@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api import context
+from api import context, origin
 from api.keys import SETTINGS
 from api.resources import LIST_RESPONSE
 from api.responses import scim_response
@@ -26,7 +26,7 @@ async def service_provider_config_handler(request: web.Request) -> web.Response:
     await context.authorize(request)
     settings = request.app[SETTINGS]
     body = service_provider_config(
-        context.base_url(request),
+        origin.base_url(request),
         patch=True,
         bulk_supported=True,
         max_operations=settings.bulk_max_operations,
@@ -52,9 +52,9 @@ def _list_or_one(request: web.Request, documents: list[dict], what: str) -> web.
 
 async def resource_types_handler(request: web.Request) -> web.Response:
     await context.authorize(request)
-    return _list_or_one(request, resource_types_document(context.base_url(request)), "resource type")
+    return _list_or_one(request, resource_types_document(origin.base_url(request)), "resource type")
 
 
 async def schemas_handler(request: web.Request) -> web.Response:
     await context.authorize(request)
-    return _list_or_one(request, schemas_document(context.base_url(request)), "schema")
+    return _list_or_one(request, schemas_document(origin.base_url(request)), "schema")

@@ -89,17 +89,18 @@ def _json_errors(handler):
 
 
 async def _audit_auth_refusal(request: web.Request, error: ManagementError, token_id: str | None) -> None:
-    event = ev.AuditEvent(
-        action=store.AUTH_REFUSED,
+    event = ev.refusal_event(
+        store.AUTH_REFUSED,
         org_id=request.match_info["org_id"],
-        outcome=ev.REFUSED,
+        method=request.method,
+        path=request.path,
+        reason=error.message,
+        status=error.status,
         time=utcnow().isoformat() + "Z",
         token_id=token_id,
         user_agent=request.headers.get("User-Agent", "")[:256],
-        idp="",
         request_id=request.get("request_id"),
-        status=error.status,
-        detail={"method": request.method, "path": request.path, "reason": error.message, "via": "api"},
+        detail={"via": "api"},
     )
     await context.publish_refusal(request, event)
 

@@ -30,9 +30,15 @@ def _route_name(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
+# A client's X-Request-Id is kept when it is printable ASCII of reasonable length; otherwise (it
+# is echoed back, bound into every log line and copied into audit events) a fresh one is made.
+_CLIENT_REQUEST_ID = re.compile(r"[\x21-\x7e][\x20-\x7e]{0,127}")
+
+
 @web.middleware
 async def request_context(request: web.Request, handler):
-    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+    supplied = request.headers.get("X-Request-Id", "")
+    request_id = supplied if _CLIENT_REQUEST_ID.fullmatch(supplied) else uuid.uuid4().hex
     request["request_id"] = request_id
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id)

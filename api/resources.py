@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import structlog
 from aiohttp import web
 
-from api import context, search
+from api import context, origin, search
 from api.keys import DISPATCHER, ENGINE, SETTINGS
 from api.metrics import COMMAND_TIMEOUTS, COMMANDS
 from api.requests import Projection, json_object, list_params, projection, read_json
@@ -62,7 +62,7 @@ class ResourceEndpoints:
     # -- rendering ---------------------------------------------------------------------------
 
     def _render(self, request, proj: Projection, *, id, document, created, updated, version, computed=None) -> dict:
-        base = context.base_url(request)
+        base = origin.base_url(request)
         extra = {}
         if computed is not None:
             target = "Groups" if self.kind.computed == "groups" else "Users"
@@ -187,7 +187,7 @@ class ResourceEndpoints:
         headers = {"ETag": reply.etag} if reply.etag else {}
         if created:
             # From the view, not the body: ?attributes= may leave meta out of the body.
-            headers["Location"] = f"{context.base_url(request)}/{self.kind.endpoint}/{view['id']}"
+            headers["Location"] = f"{origin.base_url(request)}/{self.kind.endpoint}/{view['id']}"
         return scim_response(body, reply.status, headers)
 
 

@@ -2,10 +2,24 @@
 
 They name what changed (attribute names, member ids), never a secret value: no password, no
 token, no request body.
+
+Every event gets its ``event_id`` when it is created (never derived from a store row id): a
+UUIDv7 (RFC 9562) in its canonical 36-character form, so ids are globally unique (62 random
+bits per id on top of the time) and sort by creation time (a 48-bit Unix time in ms, then 12
+bits of sub-millisecond time). The stream is de-duplicated on it at publish
+(``infra.redis.audit_stream``), and readers may de-duplicate on it too.
+
+What a client sent (the URL's organization id, the path, the reason that quotes it) reaches an
+event only through ``clean_text``/``event_org_id``: bounded, and with every control character
+escaped, so no field can print a second line in ``scimgate audit tail`` or bloat the stream.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import time
+import uuid
 from dataclasses import dataclass, field, fields
 
 USER_CREATE = "scim:user:create"
@@ -19,6 +33,8 @@ TEAM_DELETE = "scim:team:delete"
 TEAM_MEMBER_ADD = "scim:team:member:add"
 TEAM_MEMBER_REMOVE = "scim:team:member:remove"
 AUTH_REFUSED = "scim:auth:refused"
+# One event per source address and interval, counting the refused requests answered 429 in it.
+AUTH_THROTTLED = "scim:auth:throttled"
 
 SUCCESS = "success"
 FAILURE = "failure"
@@ -27,6 +43,58 @@ REFUSED = "refused"
 
 # Member id lists in an event are capped; the counts are always exact.
 MAX_LISTED_MEMBERS = 100
+
+# Client-supplied text in an event: at most this many characters (before escaping).
+MAX_PATH = 256
+MAX_REASON = 256
+MAX_USER_AGENT = 256
+MAX_METHOD = 16
+MAX_INVALID_ORG_ID = 40
+ORG_ID = re.compile(r"[a-z0-9]{25}")
+
+
+def new_event_id() -> str:
+    """A UUIDv7: Unix ms, 12 bits of sub-ms time (RFC 9562 §6.2 method 3), version, variant, random."""
+    ns = time.time_ns()
+    ms, sub_ms = divmod(ns, 1_000_000)
+    rand_a = sub_ms * 4096 // 1_000_000
+    rand_b = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | rand_a << 64 | 0b10 << 62 | rand_b
+    return str(uuid.UUID(int=value))
+
+
+def escape_control(text: str, *, backslashes: bool = True) -> str:
+    """``text`` on one line: every non-printable character escaped (``\\n``, ``\\x1b``, ``\\u2028``…),
+    and backslashes too unless ``backslashes`` is false (for display of text escaped already)."""
+    if text.isprintable() and not (backslashes and "\\" in text):
+        return text
+    return "".join(
+        ch if ch.isprintable() and not (backslashes and ch == "\\") else _escape(ch) for ch in text
+    )
+
+
+def _escape(ch: str) -> str:
+    if ch == "\\":
+        return "\\\\"
+    code = ord(ch)
+    return {10: "\\n", 13: "\\r", 9: "\\t"}.get(code) or (
+        f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+    )
+
+
+def clean_text(value, limit: int) -> str:
+    """Client-supplied ``value`` as an event may hold it: at most ``limit`` characters of it, escaped."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > limit:
+        return escape_control(text[:limit]) + f"…[+{len(text) - limit} chars]"
+    return escape_control(text)
+
+
+def event_org_id(raw) -> str:
+    """An organization id from a URL: kept when it has the shape of one, else a bounded escaped form."""
+    if isinstance(raw, str) and ORG_ID.fullmatch(raw):
+        return raw
+    return "invalid:" + clean_text(raw or "", MAX_INVALID_ORG_ID)
 
 
 @dataclass
@@ -45,7 +113,7 @@ class AuditEvent:
     status: int | None = None
     changed: list[str] = field(default_factory=list)
     detail: dict = field(default_factory=dict)
-    event_id: str = ""
+    event_id: str = field(default_factory=new_event_id)
 
     def to_dict(self) -> dict:
         # Shallow (dataclasses.asdict deep-copies): one event per command, on the worker's hot path.
@@ -72,6 +140,50 @@ def action_for_failure(resource_type: str, kind: str) -> str:
     """The action name for a command that was not applied (``user.patch`` → ``scim:user:patch``)."""
     noun = "user" if resource_type == "User" else "team"
     return f"scim:{noun}:{kind.split('.', 1)[1]}"
+
+
+def refusal_event(
+    action: str, *, org_id, method: str, path: str, reason: str, status: int, time: str,
+    token_id: str | None = None, user_agent: str = "", idp: str = "", request_id: str | None = None,
+    detail: dict | None = None,
+) -> AuditEvent:
+    """The audit event of a refused request: every client-supplied field bounded and escaped."""
+    return AuditEvent(
+        action=action,
+        org_id=event_org_id(org_id),
+        outcome=REFUSED,
+        time=time,
+        token_id=token_id,
+        user_agent=clean_text(user_agent, MAX_USER_AGENT),
+        idp=idp,
+        request_id=request_id,
+        status=status,
+        detail={
+            "method": clean_text(method, MAX_METHOD),
+            "path": clean_text(path, MAX_PATH),
+            "reason": clean_text(reason, MAX_REASON),
+            **(detail or {}),
+        },
+    )
+
+
+def throttled_event(*, source: str, count: int, org_ids: list[str], since: str, time: str) -> AuditEvent:
+    """The one event summarising a source's refused requests that were answered 429 in an interval."""
+    return AuditEvent(
+        action=AUTH_THROTTLED,
+        org_id=org_ids[0] if len(org_ids) == 1 else "",
+        outcome=REFUSED,
+        time=time,
+        idp="",
+        status=429,
+        detail={
+            "source": clean_text(source, 64),
+            "count": count,
+            "since": since,
+            "org_ids": org_ids,
+            "reason": "Too many refused requests from this source: answered 429 and counted here, not audited one by one",
+        },
+    )
 
 
 def unapplied_event(command, *, outcome: str, status: int, time: str, detail: dict | None = None) -> AuditEvent:

@@ -76,6 +76,21 @@ class Settings:
     # `scimgate run` restarts its worker when the worker's heartbeat is this many seconds old
     # (after it was once fresh): a wedged worker (a task stuck, the process stopped) is replaced.
     worker_hang_seconds: float = field(default_factory=lambda: _float("SCIMGATE_WORKER_HANG_SECONDS", 15.0))
+    # How long an audit event id is remembered to de-duplicate a late re-publish (seconds).
+    audit_dedupe_seconds: int = field(default_factory=lambda: _int("SCIMGATE_AUDIT_DEDUPE_SECONDS", 600))
+    # Request budgets per ingress process (token buckets; a rate of 0 turns that budget off):
+    # per organization for requests with one of its tokens, reads and writes apart (per second,
+    # and the burst a bucket holds) ...
+    org_read_rate: float = field(default_factory=lambda: _float("SCIMGATE_ORG_READ_RATE", 2000.0))
+    org_read_burst: float = field(default_factory=lambda: _float("SCIMGATE_ORG_READ_BURST", 4000.0))
+    org_write_rate: float = field(default_factory=lambda: _float("SCIMGATE_ORG_WRITE_RATE", 2000.0))
+    org_write_burst: float = field(default_factory=lambda: _float("SCIMGATE_ORG_WRITE_BURST", 4000.0))
+    # ... and per source address for requests without a valid token of the URL's organization
+    # (refused ones); past it they are answered 429 and summarised in one audit event per source
+    # and interval instead of one event each.
+    source_refusal_rate: float = field(default_factory=lambda: _float("SCIMGATE_SOURCE_REFUSAL_RATE", 1.0))
+    source_refusal_burst: float = field(default_factory=lambda: _float("SCIMGATE_SOURCE_REFUSAL_BURST", 100.0))
+    refusal_summary_seconds: float = field(default_factory=lambda: _float("SCIMGATE_REFUSAL_SUMMARY_SECONDS", 60.0))
 
     @property
     def worker_wedged_after(self) -> float:

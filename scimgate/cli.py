@@ -218,17 +218,27 @@ def cmd_teams_show(args) -> int:
 
 
 def _format_event(event: dict) -> str:
-    resource = f"{event.get('resource_type', '')}/{event.get('resource_id', '')}".strip("/")
-    changed = ",".join(event.get("changed", []))
-    parts = [event.get("time", ""), event.get("action", ""), event.get("outcome", ""), f"org={event.get('org_id', '')}"]
+    """One line per event: every field's control characters escaped, so none can start a second
+    (a backslash is left as it is: events escape theirs already)."""
+    from domain.events import AUTH_THROTTLED, escape_control
+
+    def text(value) -> str:
+        return escape_control(value if isinstance(value, str) else str(value), backslashes=False)
+
+    resource = f"{text(event.get('resource_type', ''))}/{text(event.get('resource_id', ''))}".strip("/")
+    changed = ",".join(text(name) for name in event.get("changed", []))
+    parts = [text(event.get("time", "")), text(event.get("action", "")), text(event.get("outcome", "")),
+             f"org={text(event.get('org_id', ''))}"]
     if resource:
         parts.append(resource)
     if event.get("idp"):
-        parts.append(f"idp={event['idp']}")
+        parts.append(f"idp={text(event['idp'])}")
     if event.get("status"):
-        parts.append(f"status={event['status']}")
+        parts.append(f"status={text(event['status'])}")
     if changed:
         parts.append(f"changed={changed}")
+    if event.get("action") == AUTH_THROTTLED and isinstance(event.get("detail"), dict):
+        parts.append(f"source={text(event['detail'].get('source', ''))} count={text(event['detail'].get('count', ''))}")
     return "  ".join(parts)
 
 

@@ -5,7 +5,8 @@ Relaying the audit outbox: right after a batch commits, its events are published
 from memory, in the same Redis round trip as the replies; their outbox rows are deleted in the
 next transaction (the next batch's, or the sweeper's), so relaying costs no transaction of its
 own. A sweeper thread publishes whatever a crash left behind (rows older than a grace period).
-Delivery to the stream is at least once; each event carries its ``event_id`` for deduplication.
+Each event carries the ``event_id`` it got when it was created, and publishing is idempotent per
+id (``infra.redis.audit_stream``), so a re-publish after a crash never doubles an event.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import redis
 from domain.commands import Reply
 from infra.config import Settings
 from infra.logging import get_logger
-from infra.redis.audit_stream import add_events
+from infra.redis.audit_stream import AuditStream
 from infra.redis.replies import add_replies
 from infra.store import ledger
 from infra.store.clock import utcnow
@@ -35,10 +36,6 @@ RELAY_INTERVAL_SECONDS = 1.0
 RELAY_GRACE = timedelta(seconds=2)
 SWEEP_LIMIT = 1000
 PRUNE_EVERY_TICKS = 60  # the ledger is pruned about once a minute
-
-
-def with_event_id(seq: int, event: dict) -> dict:
-    return dict(event, event_id=f"evt-{seq}")
 
 
 @dataclass
@@ -56,6 +53,7 @@ class WorkerRuntime:
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self.engine = make_sync_engine(self.settings.database_url)
         self.redis = redis.Redis.from_url(self.settings.redis_url)
+        self.audit = AuditStream.from_settings(self.settings)
         self.applier = BatchApplier(self.engine)
 
     # -- relayed outbox rows awaiting deletion -------------------------------------------------
@@ -75,11 +73,7 @@ class WorkerRuntime:
         """Replies to the waiting requests and events to the audit stream, in one round trip."""
         pipe = self.redis.pipeline(transaction=False)
         add_replies(pipe, replies)
-        add_events(
-            pipe, self.settings.audit_stream, [with_event_id(seq, event) for seq, event in events],
-            maxlen=self.settings.audit_stream_maxlen,
-        )
-        pipe.execute()
+        self.audit.publish(self.redis, [event for _seq, event in events], pipe)
         self.give_back_relayed([seq for seq, _ in events])
 
     # -- the sweeper ---------------------------------------------------------------------------
@@ -93,12 +87,7 @@ class WorkerRuntime:
                 forget = []
                 pending = ledger.pending_events(conn, older_than=utcnow() - RELAY_GRACE, limit=SWEEP_LIMIT)
                 if pending:
-                    pipe = self.redis.pipeline(transaction=False)
-                    add_events(
-                        pipe, self.settings.audit_stream, [with_event_id(seq, event) for seq, event in pending],
-                        maxlen=self.settings.audit_stream_maxlen,
-                    )
-                    pipe.execute()
+                    self.audit.publish(self.redis, [event for _seq, event in pending])
                     ledger.forget_events(conn, [seq for seq, _ in pending])
                 return len(pending)
         finally:

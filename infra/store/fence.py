@@ -33,7 +33,7 @@ from domain.errors import ScimError
 from infra.logging import get_logger
 from infra.outages import is_unavailable
 from infra.store.clock import utcnow
-from infra.store.ledger import EXPIRED, REJECTED, ledger_row
+from infra.store.ledger import EXPIRED, REJECTED, ledger_row, outbox_row
 from infra.store.tables import audit_outbox, processed_commands
 
 log = get_logger(__name__)
@@ -132,7 +132,7 @@ class StoreFence:
                     else:
                         await conn.execute(text(f"SET LOCAL lock_timeout = '{QUICK_LOCK_WAIT_MS}ms'"))
                 await conn.execute(processed_commands.insert().values(**ledger_row(command, outcome, reply)))
-                await conn.execute(audit_outbox.insert().values(event=orjson.dumps(event).decode(), created_at=utcnow()))
+                await conn.execute(audit_outbox.insert().values(**outbox_row(event, utcnow())))
                 await conn.commit()
             except BaseException:
                 await conn.rollback()

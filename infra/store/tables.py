@@ -129,10 +129,13 @@ processed_commands = Table(
 )
 
 # Audit events written in the change's transaction, relayed to the Redis Stream afterwards.
+# ``seq`` only orders and addresses rows (SQLite reuses it); ``event_id`` is the event's own
+# globally unique id, given when the event was created (the stream is de-duplicated on it).
 audit_outbox = Table(
     "audit_outbox",
     metadata,
     Column("seq", SeqKey, primary_key=True, autoincrement=True),
-    Column("event", Text, nullable=False),  # JSON
+    Column("event_id", String(64), nullable=False, unique=True),
+    Column("event", Text, nullable=False),  # JSON, carrying the same event_id
     Column("created_at", DateTime, nullable=False),
 )

@@ -140,6 +140,9 @@ class Stack:
             SCIMGATE_COMMAND_TIMEOUT=str(self.command_timeout),
             SCIMGATE_REPLY_MARGIN=str(self.reply_margin),
             SCIMGATE_AUTH_CACHE_SECONDS="0",
+            # One address (127.0.0.1) sends every test's refused requests: the tests of the
+            # per-source budget set their own (extra_env).
+            SCIMGATE_SOURCE_REFUSAL_BURST="1000000",
             SCIMGATE_LOG_LEVEL="INFO",
             PYTHONUNBUFFERED="1",
         )

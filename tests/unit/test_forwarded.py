@@ -1,4 +1,4 @@
-"""Proxy headers (api/forwarded.py) and how the ingress applies them (api/context.py): the public
+"""Proxy headers (api/forwarded.py) and how the ingress applies them (api/origin.py): the public
 scheme and host of generated URLs, and the client's address, believed only from trusted proxies."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from multidict import CIMultiDict
 
-from api import context
+from api import origin
 from api.forwarded import (
     client_address,
     forwarded_origin,
@@ -230,46 +230,46 @@ def _request(headers: dict, *, peer="192.0.2.1", public_url="", trusted="", sock
 
 
 def test_base_url_reflects_a_valid_host():
-    assert context.base_url(_request({"Host": "scim.local:8080"})) == "http://scim.local:8080/scim/v2/org1"
+    assert origin.base_url(_request({"Host": "scim.local:8080"})) == "http://scim.local:8080/scim/v2/org1"
 
 
 def test_base_url_never_reflects_an_invalid_host():
     for host in ("evil.com/x?", "a b", "user@evil.com", "evil.com:99999"):
-        assert context.base_url(_request({"Host": host})) == "http://127.0.0.1:8080/scim/v2/org1"
-    assert context.base_url(_request({"Host": "evil.com/x"}, sockname=("::1", 9, 0, 0))) == "http://[::1]:9/scim/v2/org1"
-    assert context.base_url(_request({"Host": "evil.com/x"}, sockname=None)) == "http://localhost/scim/v2/org1"
+        assert origin.base_url(_request({"Host": host})) == "http://127.0.0.1:8080/scim/v2/org1"
+    assert origin.base_url(_request({"Host": "evil.com/x"}, sockname=("::1", 9, 0, 0))) == "http://[::1]:9/scim/v2/org1"
+    assert origin.base_url(_request({"Host": "evil.com/x"}, sockname=None)) == "http://localhost/scim/v2/org1"
 
 
 def test_public_url_wins_over_everything():
     request = _request({"Host": "internal:8080", "X-Forwarded-Host": "evil.com", "X-Forwarded-Proto": "http"},
                        peer="10.0.0.1", trusted="10.0.0.0/8", public_url="https://scim.example.com/")
-    assert context.base_url(request) == "https://scim.example.com/scim/v2/org1"
+    assert origin.base_url(request) == "https://scim.example.com/scim/v2/org1"
     prefixed = _request({"Host": "internal"}, public_url="https://example.com/idp/")
-    assert context.base_url(prefixed) == "https://example.com/idp/scim/v2/org1"
+    assert origin.base_url(prefixed) == "https://example.com/idp/scim/v2/org1"
 
 
 def test_forwarded_headers_count_only_from_trusted_proxies():
     headers = {"Host": "internal:8080", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "scim.example.com",
                "X-Forwarded-For": "203.0.113.9"}
     trusted = _request(headers, peer="10.0.0.1", trusted="10.0.0.0/8")
-    assert context.base_url(trusted) == "https://scim.example.com/scim/v2/org1"
-    assert context.client_ip(trusted) == "203.0.113.9"
+    assert origin.base_url(trusted) == "https://scim.example.com/scim/v2/org1"
+    assert origin.client_ip(trusted) == "203.0.113.9"
     untrusted = _request(headers, peer="192.0.2.1", trusted="10.0.0.0/8")
-    assert context.base_url(untrusted) == "http://internal:8080/scim/v2/org1"
-    assert context.client_ip(untrusted) == "192.0.2.1"
+    assert origin.base_url(untrusted) == "http://internal:8080/scim/v2/org1"
+    assert origin.client_ip(untrusted) == "192.0.2.1"
     by_default = _request(headers, peer="127.0.0.1")
-    assert context.base_url(by_default) == "http://internal:8080/scim/v2/org1"
-    assert context.client_ip(by_default) == "127.0.0.1"
+    assert origin.base_url(by_default) == "http://internal:8080/scim/v2/org1"
+    assert origin.client_ip(by_default) == "127.0.0.1"
 
 
 def test_rfc7239_forwarded_on_a_request():
     request = _request({"Host": "internal", "Forwarded": 'for="[2001:db8::9]:4711";proto=https;host=scim.example.com'},
                        peer="10.0.0.1", trusted="10.0.0.0/8")
-    assert context.base_url(request) == "https://scim.example.com/scim/v2/org1"
-    assert context.client_ip(request) == "2001:db8::9"
+    assert origin.base_url(request) == "https://scim.example.com/scim/v2/org1"
+    assert origin.client_ip(request) == "2001:db8::9"
 
 
 def test_an_invalid_forwarded_host_falls_back_to_the_host_header():
     request = _request({"Host": "internal:8080", "X-Forwarded-Host": "evil.com/#"}, peer="10.0.0.1",
                        trusted="10.0.0.0/8")
-    assert context.base_url(request) == "http://internal:8080/scim/v2/org1"
+    assert origin.base_url(request) == "http://internal:8080/scim/v2/org1"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 import redis.asyncio as aioredis
 from aiohttp import web
 
@@ -16,7 +14,7 @@ from api.resources import GROUP, USER, ResourceEndpoints, root_search
 from infra.config import Settings
 from infra.redis.dispatcher import CommandDispatcher
 from infra.store.engine import make_async_engine
-from infra.store.fence import fence
+from infra.store.fence import StoreFence
 
 
 async def _store(app: web.Application):
@@ -35,7 +33,8 @@ async def _redis(app: web.Application):
 
 
 async def _dispatcher(app: web.Application):
-    dispatcher = CommandDispatcher(app[SETTINGS], partial(fence, app[ENGINE]))
+    settings = app[SETTINGS]
+    dispatcher = CommandDispatcher(settings, StoreFence(app[ENGINE], patience=settings.fence_patience))
     await dispatcher.start()
     app[DISPATCHER] = dispatcher
     yield

@@ -30,8 +30,10 @@ from aiohttp import web
 from api.auth import WWW_AUTHENTICATE, bearer_token
 from api import context
 from api.keys import AUTHENTICATOR, ENGINE
+from api.middleware import OUTAGE_RETRY_AFTER_SECONDS
 from domain import events as ev
 from infra.logging import get_logger
+from infra.outages import is_unavailable
 from infra.store import management as store
 from infra.store.clock import utcnow
 from infra.store.management import ManagementActor, ManagementError
@@ -70,7 +72,13 @@ def _json_errors(handler):
                 raise
             code = {413: "body_too_large"}.get(http_error.status, "http_error")
             return error_response(ManagementError(http_error.status, code, http_error.reason))
-        except Exception:
+        except Exception as error:
+            if is_unavailable(error):
+                log.warning("backing_service_unavailable", path=request.path, error=str(error)[:200])
+                unavailable = ManagementError(
+                    503, "unavailable", "The service is temporarily unavailable; nothing was changed. Retry the request."
+                )
+                return error_response(unavailable, {"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)})
             log.exception("management_unhandled_error", path=request.path, method=request.method)
             return error_response(ManagementError(500, "internal_error", "Internal server error"))
 

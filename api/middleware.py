@@ -14,6 +14,7 @@ from api.metrics import LATENCY, REQUESTS
 from api.responses import error_response
 from domain.errors import NotFound, ScimError
 from infra.logging import get_logger
+from infra.outages import is_unavailable
 
 log = get_logger("scimgate.http")
 
@@ -104,6 +105,20 @@ async def scim_errors(request: web.Request, handler):
         else:
             error = ScimError(detail, status=http_error.status)
         return error_response(error, headers)
-    except Exception:
+    except Exception as error:
+        if is_unavailable(error):
+            log.warning("backing_service_unavailable", path=request.path, error=str(error)[:200])
+            return error_response(unavailable_error(), {"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)})
         log.exception("unhandled_error", path=request.path, method=request.method)
         return error_response(ScimError("Internal server error", status=500))
+
+
+OUTAGE_RETRY_AFTER_SECONDS = 2
+
+
+def unavailable_error() -> ScimError:
+    return ScimError(
+        "The service is temporarily unavailable (its store or queue cannot be reached); nothing was changed. "
+        "Retry the request.",
+        status=503,
+    )

@@ -1,4 +1,5 @@
-"""Operational endpoints: /healthz (process up), /readyz (store and Redis reachable), /metrics."""
+"""Operational endpoints: /healthz (process up), /readyz (store and Redis reachable, writes
+servable), /metrics."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ async def healthz(_request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
+    """503 when the store or Redis is unreachable. With both up the ingress is ready (reads are
+    served), and ``writes`` says whether a live worker is there to apply them: without one,
+    writes are refused at once with 503."""
     checks: dict[str, str] = {}
     try:
         async with asyncio.timeout(2):
@@ -28,15 +32,21 @@ async def readyz(request: web.Request) -> web.Response:
         checks["store"] = f"unavailable: {type(exc).__name__}"
     workers = None
     try:
+        settings = request.app[SETTINGS]
         async with asyncio.timeout(2):
             await request.app[REDIS].ping()
-            workers = await live_workers(request.app[REDIS], request.app[SETTINGS].queue_name)
+            workers = await live_workers(request.app[REDIS], settings.queue_name, settings.worker_stale_seconds)
         checks["redis"] = "ok"
     except Exception as exc:
         checks["redis"] = f"unavailable: {type(exc).__name__}"
     ready = all(value == "ok" for value in checks.values())
-    # Informational: the ingress itself is ready without workers (reads work; writes would 503).
-    body = {"status": "ok" if ready else "unavailable", "checks": checks, "workers": workers}
+    if not ready:
+        writes = "unavailable: the store or Redis cannot be reached"
+    elif not workers:
+        writes = "unavailable: no live worker"
+    else:
+        writes = "ok"
+    body = {"status": "ok" if ready else "unavailable", "checks": checks, "workers": workers, "writes": writes}
     return web.json_response(body, status=200 if ready else 503)
 
 

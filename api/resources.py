@@ -19,11 +19,13 @@ from api.requests import Projection, json_object, list_params, projection, read_
 from api.responses import scim_response
 from domain import commands as c
 from domain.commands import Command, Reply
-from domain.errors import NotFound, ScimError, Unavailable
+from domain.errors import InvalidValue, NotFound, ScimError, Unavailable
 from domain.patch import prepare_patch
 from domain.resource import normalize, parse_attribute_list, render
 from infra.ids import new_command_id
-from infra.redis.dispatcher import CommandTimeout
+from infra.redis.dispatcher import Backpressure, CommandTimeout, WritesUnavailable
+from infra.redis.wire import UnencodableCommand
+from infra.store.fence import FenceUnavailable
 from infra.store import queries
 from infra.store.tables import teams, users
 
@@ -306,5 +308,24 @@ async def submit_command(
             "The service is busy and did not apply the request in time; it was not applied. Retry it.",
             headers={"Retry-After": "5"},
         ) from None
+    except WritesUnavailable:
+        COMMANDS.labels(kind, "503").inc()
+        raise Unavailable(
+            "No worker is running to apply writes; the request was not applied. Retry it shortly.",
+            headers={"Retry-After": "2"},
+        ) from None
+    except FenceUnavailable:
+        COMMANDS.labels(kind, "503").inc()
+        raise Unavailable(
+            "The store is unreachable; the request was not applied. Retry it.", headers={"Retry-After": "5"}
+        ) from None
+    except Backpressure:
+        COMMANDS.labels(kind, "429").inc()
+        raise ScimError(
+            "Too many writes from this organization are waiting; slow down and retry",
+            status=429, headers={"Retry-After": "1"},
+        ) from None
+    except UnencodableCommand:
+        raise InvalidValue("The request holds a value that cannot be queued (nested too deeply)") from None
     COMMANDS.labels(kind, str(reply.status)).inc()
     return reply

@@ -56,6 +56,15 @@ class Settings:
     # of one deployment) and lifetime in seconds.
     cursor_secret: str = field(default_factory=lambda: os.environ.get("SCIMGATE_CURSOR_SECRET", ""))
     cursor_timeout: int = field(default_factory=lambda: _int("SCIMGATE_CURSOR_TIMEOUT", 86_400))
+    # A worker whose heartbeat is older than this is taken for lost: the ingress decides the
+    # batches it claimed at once (resubmitting what it can prove was not applied).
+    worker_stale_seconds: float = field(default_factory=lambda: _float("SCIMGATE_WORKER_STALE_SECONDS", 3.0))
+    # Writes one organization may have waiting on one ingress process before it gets 429.
+    max_pending_per_org: int = field(default_factory=lambda: _int("SCIMGATE_MAX_PENDING_PER_ORG", 1000))
+    # How long the ingress keeps trying to decide a command while the store is unreachable.
+    fence_patience: float = field(default_factory=lambda: _float("SCIMGATE_FENCE_PATIENCE", 30.0))
+    # Deliveries of one message after which a worker dead-letters its commands instead.
+    max_deliveries: int = field(default_factory=lambda: _int("SCIMGATE_MAX_DELIVERIES", 3))
     # The public origin every generated URL uses (meta.location, Location, $ref), e.g.
     # https://scim.example.com; "" = from the request (and trusted proxies' headers).
     public_url: str = field(default_factory=lambda: _public_url(os.environ.get("SCIMGATE_PUBLIC_URL", "")))
@@ -82,6 +91,11 @@ class Settings:
     source_refusal_rate: float = field(default_factory=lambda: _float("SCIMGATE_SOURCE_REFUSAL_RATE", 1.0))
     source_refusal_burst: float = field(default_factory=lambda: _float("SCIMGATE_SOURCE_REFUSAL_BURST", 100.0))
     refusal_summary_seconds: float = field(default_factory=lambda: _float("SCIMGATE_REFUSAL_SUMMARY_SECONDS", 60.0))
+
+    @property
+    def worker_wedged_after(self) -> float:
+        """A task running longer than any command may live means its worker is stuck."""
+        return self.command_timeout + self.reply_margin + 5.0
 
     def resolved(self) -> "Settings":
         """Fill in the embedded defaults (SQLite file, Redis socket) under the data dir."""

@@ -264,6 +264,33 @@ def cmd_audit_tail(args) -> int:
     return 0
 
 
+def cmd_deadletters(args) -> int:
+    """The commands set aside because they made the workers applying them fail, newest first."""
+    import redis
+
+    from infra.redis.deadletter import recent
+
+    settings = _settings(args)
+    redis_server = _embedded_redis(settings)
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        entries = recent(client, settings.queue_name, args.count)
+    finally:
+        client.close()
+        if redis_server and redis_server.process is not None:
+            redis_server.stop()
+    for entry in entries:
+        if args.json:
+            print(json.dumps(entry))
+        else:
+            print(_format_event({**entry, "action": entry.get("kind", ""), "outcome": "dead-lettered"})
+                  + f"  command={entry.get('command_id', '')}  request={entry.get('request_id', '')}"
+                  f"  deliveries={entry.get('deliveries', '')}  reason={entry.get('reason', '')}")
+    if not entries and not args.json:
+        print("no dead-lettered commands")
+    return 0
+
+
 # -- parser ------------------------------------------------------------------------------------
 
 
@@ -349,6 +376,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--count", type=int, default=100)
     p.set_defaults(func=cmd_audit_tail)
+
+    p = sub.add_parser("deadletters", parents=[common], help="commands set aside because they crashed workers")
+    p.add_argument("--count", type=int, default=100)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_deadletters)
     return parser
 
 

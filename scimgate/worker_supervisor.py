@@ -38,7 +38,7 @@ STOP_TIMEOUT_SECONDS = 15.0
 
 
 @dataclass
-class Heartbeat:
+class HangWatch:
     """Whether one child hangs, from the stamps read over time (no I/O, no clock of its own).
 
     While Redis cannot be read nobody can stamp either, so there is no verdict then, and once it
@@ -80,7 +80,7 @@ class Heartbeat:
 class _Child:
     process: subprocess.Popen
     member: str  # in the worker presence set
-    heartbeat: Heartbeat
+    heartbeat: HangWatch
     started: float = field(default_factory=time.monotonic)
 
 
@@ -161,7 +161,7 @@ class WorkerSupervisor:
             # SIGKILL when we die: its ingress died with us, and delivery is at least once.
             process_group=0, preexec_fn=die_with_parent(signal.SIGKILL),
         )
-        heartbeat = Heartbeat(self.hang_seconds, self.start_grace, spawned=time.time())
+        heartbeat = HangWatch(self.hang_seconds, self.start_grace, spawned=time.time())
         return _Child(process, f"{self._hostname}:{process.pid}", heartbeat)
 
     def _watch(self, child: _Child) -> dict | None:

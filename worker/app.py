@@ -8,13 +8,16 @@ from celery.signals import worker_process_init, worker_ready, worker_shutdown
 from infra.celery_config import celery_settings
 from infra.config import Settings
 from infra.logging import configure_logging, get_logger
+from worker.heartbeat import Heartbeat
 
-app = Celery("scimgate")
+app = Celery("scimgate", include=["worker.tasks"])
 _runtime = None
+_heartbeat: Heartbeat | None = None
 
 
 def configure(settings: Settings) -> Celery:
     app.conf.update(celery_settings(settings))
+    app.conf.worker_consumer = "worker.consumer:QuickReconnectConsumer"
     app.conf.scimgate_settings = settings
     return app
 
@@ -31,22 +34,33 @@ def runtime():
     return _runtime
 
 
+def heartbeat() -> Heartbeat:
+    """The process's heartbeat (stamping once the worker is ready)."""
+    global _heartbeat
+    if _heartbeat is None:
+        rt = runtime()
+        _heartbeat = Heartbeat(rt.redis, rt.worker_id, rt.settings.queue_name,
+                               wedged_after=rt.settings.worker_wedged_after)
+    return _heartbeat
+
+
 @worker_process_init.connect
 def _reset_after_fork(**_kwargs) -> None:
-    global _runtime
+    global _runtime, _heartbeat
     _runtime = None
+    _heartbeat = None
 
 
 @worker_ready.connect
-def _start_relay(**_kwargs) -> None:
+def _start_background(**_kwargs) -> None:
     runtime().start_relay_thread()
+    heartbeat().start()  # live (stamped) before it says it is ready
     get_logger("scimgate.worker").info("worker_ready", queue=app.conf.task_default_queue)
 
 
 @worker_shutdown.connect
 def _close(**_kwargs) -> None:
+    if _heartbeat is not None:
+        _heartbeat.stop()
     if _runtime is not None:
         _runtime.close()
-
-
-import worker.tasks  # noqa: E402,F401  (registers the tasks)

@@ -22,7 +22,9 @@ from domain.errors import InvalidValue, ScimError, Uniqueness
 from domain.provisioning import Outcome, Provisioner, etag_for
 from infra.ids import new_resource_id
 from infra.logging import get_logger
+from infra.outages import is_unavailable
 from infra.store import ledger
+from infra.store.fence import dead_letter_error
 from infra.store.clock import utcnow
 from infra.store.repositories import SqlTeams, SqlUsers
 
@@ -56,6 +58,8 @@ def expired_error() -> ScimError:
 
 
 MAX_ATTEMPTS = 5
+# While the store is unreachable a batch is tried again this often, until its deadlines pass.
+OUTAGE_PAUSE_SECONDS = 0.2
 # PostgreSQL: deadlock detected, serialization failure, lock not available.
 TRANSIENT_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
 
@@ -79,17 +83,52 @@ class BatchApplier:
         """Returns the decisions (to reply) and the outbox events written, with their sequence
         numbers (to relay). ``forget`` names outbox events already relayed: they are deleted in
         the same transaction, which saves a transaction of their own."""
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        return self._with_retries(lambda: self._apply_once(commands, forget), commands)
+
+    def dead_letter(self, commands: list[Command], reason: str) -> tuple[list[Decided], list[tuple[int, dict]]]:
+        """Decide every undecided command of a batch as failed (500) without applying any."""
+        return self._with_retries(lambda: self._dead_letter_once(commands, reason), commands)
+
+    def _with_retries(self, attempt_once, commands: list[Command]):
+        latest = max((command.deadline for command in commands), default=0.0)
+        attempt = 0
+        while True:
+            attempt += 1
             try:
-                return self._apply_once(commands, forget)
+                return attempt_once()
             except DBAPIError as error:
-                if attempt == MAX_ATTEMPTS or not is_transient(error):
-                    raise
-                # A deadlock or lock timeout between concurrent batches: nothing was committed,
-                # so the whole batch is simply tried again.
-                log.warning("batch_retry_transient", attempt=attempt, error=str(error.orig)[:200])
-                time.sleep(0.01 * attempt)
-        raise AssertionError("unreachable")
+                if is_transient(error) and attempt < MAX_ATTEMPTS:
+                    # A deadlock or lock timeout between concurrent batches: nothing was
+                    # committed, so the whole batch is simply tried again.
+                    log.warning("batch_retry_transient", attempt=attempt, error=str(error.orig)[:200])
+                    time.sleep(0.01 * attempt)
+                    continue
+                if is_unavailable(error) and self.clock() < latest:
+                    # The store is down: wait for it while any command of the batch may still
+                    # be applied (past its deadline the ingress has answered 503 anyway).
+                    if attempt == 1 or attempt % 25 == 0:
+                        log.warning("batch_waits_for_store", attempt=attempt, error=str(error.orig)[:200])
+                    time.sleep(OUTAGE_PAUSE_SECONDS)
+                    continue
+                raise
+
+    def _dead_letter_once(self, commands: list[Command], reason: str):
+        error = dead_letter_error()
+        with self.engine.connect() as conn:
+            with conn.begin():
+                already = ledger.decided_replies(conn, [command.id for command in commands])
+                decided: list[Decided] = []
+                events: list[dict] = []
+                for command in commands:
+                    previous = already.get(command.id)
+                    if previous is not None:
+                        decided.append(Decided(command, previous[1], "duplicate"))
+                        continue
+                    reply = Reply(command.id, 500, error.to_body())
+                    event = _failure_event(command, error, ev.FAILURE)
+                    event.setdefault("detail", {}).update(deadLettered=True, reason=reason)
+                    decided.append(self._decide(conn, command, ledger.REJECTED, reply, event, events))
+                return decided, ledger.append_events(conn, events)
 
     def _apply_once(self, commands: list[Command], forget) -> tuple[list[Decided], list[tuple[int, dict]]]:
         skip: set[str] = set()

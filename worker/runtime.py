@@ -24,7 +24,6 @@ from infra.config import Settings
 from infra.logging import get_logger
 from infra.redis.audit_stream import AuditStream
 from infra.redis.replies import add_replies
-from infra.redis.worker_presence import leave, stamp
 from infra.store import ledger
 from infra.store.clock import utcnow
 from infra.store.engine import make_sync_engine
@@ -111,7 +110,6 @@ class WorkerRuntime:
             while not self._stop.wait(RELAY_INTERVAL_SECONDS):
                 ticks += 1
                 try:
-                    stamp(self.redis, self.worker_id, self.settings.queue_name)
                     while self.sweep() >= SWEEP_LIMIT:
                         pass
                     if ticks % PRUNE_EVERY_TICKS == 0:
@@ -124,9 +122,5 @@ class WorkerRuntime:
 
     def close(self) -> None:
         self._stop.set()
-        try:
-            leave(self.redis, self.worker_id, self.settings.queue_name)
-        except Exception:  # shutting down; the stamp goes stale by itself
-            pass
         self.engine.dispose()
         self.redis.close()

@@ -1,4 +1,4 @@
-"""Celery tasks: thin. Decode, apply the batch in one transaction, then reply and relay the audit."""
+"""Celery tasks: thin. Claim the batch, apply it in one transaction, then reply and relay the audit."""
 
 from __future__ import annotations
 
@@ -7,17 +7,70 @@ import time
 import structlog
 
 from domain.commands import Command
+from infra import failpoints
 from infra.celery_config import APPLY_BATCH_TASK
 from infra.logging import get_logger
-from worker.app import app, runtime
+from infra.redis import deadletter
+from infra.redis.replies import add_claims
+from worker.app import app, heartbeat, runtime
 
 log = get_logger(__name__)
 
+DELIVERIES_KEY = "scimgate:deliveries:"
+DELIVERIES_TTL_SECONDS = 3600
+# After a commit, a failed publish of the replies is tried again for up to this long, so a Redis
+# blip does not leave the requests waiting for their deadline (the fence answers them then).
+PUBLISH_PATIENCE_SECONDS = 2.0
 
-@app.task(name=APPLY_BATCH_TASK, acks_late=True, reject_on_worker_lost=True)
-def apply_batch(payload: list[dict]) -> None:
-    commands = [Command.from_wire(item) for item in payload]
+
+def _decode(payload: list) -> list[Command]:
+    commands = []
+    for index, item in enumerate(payload):
+        try:
+            commands.append(Command.from_wire(item))
+        except Exception as exc:  # not ours: say which, never what it holds
+            log.error("command_undecodable", index=index, error=type(exc).__name__)
+    return commands
+
+
+@app.task(name=APPLY_BATCH_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
+def apply_batch(self, payload: list | None = None, batch_id: str | None = None, undecodable: bool = False) -> None:
+    task_id = self.request.id
+    if undecodable or not isinstance(payload, list):
+        log.error("batch_undecodable", task_id=task_id)
+        return
+    commands = _decode(payload)
+    if not commands:
+        return
     rt = runtime()
+    beat = heartbeat()
+    beat.task_started(task_id)
+    try:
+        deliveries = _claim(rt, commands, batch_id, task_id)
+        if deliveries > rt.settings.max_deliveries:
+            _dead_letter(rt, commands, deliveries)
+            return
+        if failpoints.armed("worker.apply"):
+            for command in commands:
+                failpoints.crash_if("worker.apply", str(command.body))
+        _apply(rt, commands)
+    finally:
+        beat.task_finished(task_id)
+
+
+def _claim(rt, commands: list[Command], batch_id: str | None, task_id: str | None) -> int:
+    """Tell the waiting ingresses who holds their batch; count this message's deliveries."""
+    pipe = rt.redis.pipeline(transaction=False)
+    if batch_id:
+        add_claims(pipe, (command.reply_to for command in commands), batch_id, rt.worker_id)
+    counter = f"{DELIVERIES_KEY}{task_id}"
+    pipe.incr(counter)
+    pipe.expire(counter, DELIVERIES_TTL_SECONDS)
+    results = pipe.execute()
+    return int(results[-2])
+
+
+def _apply(rt, commands: list[Command]) -> None:
     started = time.time()
     relayed = rt.take_relayed()
     try:
@@ -25,11 +78,7 @@ def apply_batch(payload: list[dict]) -> None:
     except Exception:
         rt.give_back_relayed(relayed)
         raise
-    # After commit: answer the waiting requests and publish the audit events.
-    try:
-        rt.publish([(d.command.reply_to, d.reply) for d in decided], events)
-    except Exception as exc:  # committed: the ingress fence answers, the sweeper relays the events
-        log.warning("publish_after_commit_failed", error=str(exc))
+    _publish(rt, decided, events, until=max(command.deadline for command in commands))
     waited = started - min(command.deadline for command in commands) + rt.settings.command_timeout
     log.info("batch_applied", size=len(commands), waited_ms=round(waited * 1000, 1),
              apply_ms=round((time.time() - started) * 1000, 1))
@@ -37,3 +86,30 @@ def apply_batch(payload: list[dict]) -> None:
         with structlog.contextvars.bound_contextvars(command_id=d.command.id, request_id=d.command.request_id):
             log.info("command_decided", kind=d.command.kind, org_id=d.command.org_id, outcome=d.outcome,
                      status=d.reply.status)
+
+
+def _publish(rt, decided, events, *, until: float) -> None:
+    """After commit: answer the waiting requests and publish the audit events."""
+    give_up = min(until, time.time() + PUBLISH_PATIENCE_SECONDS)
+    while True:
+        try:
+            rt.publish([(d.command.reply_to, d.reply) for d in decided], events)
+            return
+        except Exception as exc:  # committed: the ingress fence answers, the sweeper relays the events
+            if time.time() >= give_up:
+                log.warning("publish_after_commit_failed", error=str(exc)[:200])
+                return
+            time.sleep(0.1)
+
+
+def _dead_letter(rt, commands: list[Command], deliveries: int) -> None:
+    reason = f"its message was delivered {deliveries} times without completing"
+    decided, events = rt.applier.dead_letter(commands, reason)
+    _publish(rt, decided, events, until=time.time() + PUBLISH_PATIENCE_SECONDS)
+    fresh = [d.command for d in decided if d.outcome != "duplicate"]
+    for command in fresh:
+        log.error("command_dead_lettered", command_id=command.id, org_id=command.org_id, kind=command.kind,
+                  deliveries=deliveries)
+    deadletter.record(rt.redis, rt.settings.queue_name, [
+        deadletter.entry(command, reason=reason, deliveries=deliveries, source="worker") for command in fresh
+    ])

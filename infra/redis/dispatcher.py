@@ -1,58 +1,114 @@
-"""The ingress side of the pipeline: coalesce commands into batches, publish, await replies.
+"""The ingress side of the pipeline: coalesce commands into batches, publish, await the decision.
 
-Group commit: the dispatcher gathers the commands that arrive within ``batch_window`` (up to
-``batch_max``) into one Celery message, published from a worker thread (never on the event
-loop). At most ``ingress_inflight`` batches are in flight at once; while they are, new commands
-accumulate, so batches grow with the load and the per-batch cost is shared by more commands.
+Group commit: the commands that arrive within ``batch_window`` (up to ``batch_max``) become one
+Celery message, published from a thread (never on the event loop). At most ``ingress_inflight``
+batches are in flight; meanwhile new commands accumulate, so batches grow with the load. Which
+commands go next, in which order, is ``infra.redis.scheduling``'s rule (order per resource, fair
+across organizations, suspects alone).
 
-Order: a command whose ordering key (the resource it touches) belongs to a command still in
-flight is held back until that one is decided, so commands for one resource are applied in
-arrival order within and across batches, whichever worker applies them; commands for different
-resources never wait for each other.
+Every submitted command ends in exactly one decision, and the answer always matches the store:
+
+- a worker's reply (the worker committed its decision with the command);
+- at the deadline (plus ``reply_margin``) without a reply: the fence (``infra.store.fence``)
+  either finds the worker's committed reply or makes sure no worker ever applies the command
+  (503, never applied);
+- **a lost worker**: a worker claims a batch when it starts applying it and stamps a heartbeat
+  while it makes progress. When the claimant's heartbeat goes stale, the watchdog decides that
+  batch's commands at once: committed ones get their stored reply; the others are fenced off
+  and submitted again under a new id (each alone in its batch), so the IdP sees no error when
+  another worker is alive. A command that loses its worker twice is dead-lettered: fenced as
+  failed (500), recorded for the operators, never applied.
+
+Writes are refused at once (``WritesUnavailable``) while no worker is alive, and an organization
+that already has ``max_pending_per_org`` commands waiting here is told to slow down
+(``Backpressure``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Protocol
 
+import redis.asyncio as aioredis
 from celery import Celery
 
 from domain.commands import Command, Reply
 from infra.celery_config import APPLY_BATCH_TASK, celery_settings
 from infra.config import Settings
+from infra.ids import new_command_id
 from infra.logging import get_logger
+from infra.redis import deadletter
 from infra.redis.replies import ReplyListener, cancel_and_wait
+from infra.redis.scheduling import DONE, DROPPED, PENDING, SENT, Flight, Schedule
+from infra.redis.wire import SERIALIZER, encode_command
+from infra.redis.worker_presence import STAMP_INTERVAL_SECONDS, WorkerRoster
+from infra.store.fence import UNDECIDED
 
 log = get_logger(__name__)
 
-# Decides a command whose reply did not come in time: returns the committed reply, or None when
-# the command is now fenced off (never applied).
-Fence = Callable[[Command], Awaitable[Reply | None]]
+# A command is dead-lettered instead of retried once it lost its worker this many times, the
+# last time alone (nothing else of ours on that worker: the blame is clear) ...
+MAX_LOSSES = 2
+# ... or this many times whatever else was lost with it.
+MAX_LOSSES_SHARED = 4
+
+
+class Fence(Protocol):
+    def decide(
+        self, command: Command, *, patient: bool, detail: dict | None = None
+    ) -> Awaitable[Reply | None | object]: ...
+    def dead_letter(self, command: Command, reason: str) -> Awaitable[Reply | object]: ...
 
 
 class CommandTimeout(Exception):
     """No worker committed the command before its deadline; it never will."""
 
 
+class WritesUnavailable(Exception):
+    """No worker is alive to apply writes; nothing was queued."""
+
+
+class Backpressure(Exception):
+    """The organization has too many writes waiting on this ingress; nothing was queued."""
+
+
+class _PublishFailed(Exception):
+    pass
+
+
+@dataclass(eq=False)
+class _Batch:
+    id: str
+    flights: list[Flight]
+    worker: str | None = None  # who claimed it
+    open: set = field(default_factory=set)  # ids of flights still tied to it
+    recovering: bool = False
+
+    @property
+    def suspect(self) -> bool:
+        return len(self.flights) == 1 and self.flights[0].resubmitted
+
+
 class CommandDispatcher:
     def __init__(self, settings: Settings, fence: Fence):
         self.settings = settings
         self.fence = fence
-        self.listener = ReplyListener(settings.redis_url)
+        self.listener = ReplyListener(settings.redis_url, on_reply=self._on_reply, on_claim=self._on_claim)
         self.producer = Celery("scimgate-ingress", set_as_current=False)
         self.producer.conf.update(celery_settings(settings))
+        self.schedule = Schedule(settings.batch_max)
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="publish")
-        self._pending: deque[tuple[Command, asyncio.Future]] = deque()
-        # ordering key → how many commands for it are published and not yet decided
-        self._busy: dict[str, int] = {}
-        self._published: set[str] = set()  # ids of those commands
-        self._inflight = 0
+        self._flights: dict[str, Flight] = {}  # current command id → flight
+        self._batches: dict[str, _Batch] = {}  # in flight, by batch id
         self._wakeup = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._redis: aioredis.Redis | None = None
+        self.roster: WorkerRoster | None = None
         self.published_batches = 0
 
     @property
@@ -60,107 +116,210 @@ class CommandDispatcher:
         return self.listener.key
 
     async def start(self) -> None:
+        self._redis = aioredis.from_url(self.settings.redis_url)
+        self.roster = WorkerRoster(self._redis, self.settings.queue_name, self.settings.worker_stale_seconds)
+        await self.roster.refresh()
         await self.listener.start()
-        self._task = asyncio.create_task(self._run(), name="dispatcher")
+        self._tasks = [
+            asyncio.create_task(self._run(), name="dispatcher"),
+            asyncio.create_task(self._watch(), name="dispatcher-watchdog"),
+        ]
 
     async def stop(self) -> None:
-        await cancel_and_wait(self._task)
+        for task in self._tasks:
+            await cancel_and_wait(task)
         await self.listener.stop()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._redis is not None:
+            await self._redis.aclose()
+
+    # -- submitting ------------------------------------------------------------------------------
 
     async def submit(self, command: Command) -> Reply:
-        """Enqueue ``command`` and return the worker's reply, or raise CommandTimeout."""
-        reply_future = self.listener.expect(command.id)
-        self._pending.append((command, reply_future))
+        """Enqueue ``command`` and return its decision's reply, or raise CommandTimeout (never
+        applied), WritesUnavailable or Backpressure (nothing queued)."""
+        if self.roster is not None and await self.roster.none_alive():
+            raise WritesUnavailable("no worker is running")
+        if self.schedule.waiting(command.org_id) >= self.settings.max_pending_per_org:
+            raise Backpressure(command.org_id)
+        flight = Flight(command, encode_command(command), asyncio.get_running_loop().create_future(),
+                        lock=asyncio.Lock())
+        self._flights[command.id] = flight
+        self.schedule.push(flight)
         self._wakeup.set()
-        wait = max(0.0, command.deadline + self.settings.reply_margin - time.time())
         try:
+            wait = max(0.0, command.deadline + self.settings.reply_margin - time.time())
             try:
-                return await asyncio.wait_for(asyncio.shield(reply_future), timeout=wait)
+                return await asyncio.wait_for(asyncio.shield(flight.result), timeout=wait)
             except asyncio.TimeoutError:
                 pass
-            except Exception as exc:  # publishing failed: decide the command now rather than guess
-                log.warning("command_not_published", command_id=command.id, error=str(exc))
-            finally:
-                self.listener.forget(command.id)
-            reply = await self.fence(command)
-            if reply is None:
-                raise CommandTimeout(command.id)
-            return reply
+            except _PublishFailed as exc:  # decide it now rather than wait for the deadline
+                log.warning("command_not_published", command_id=flight.command.id, error=str(exc.__cause__))
+            return await self._decide_now(flight)
         finally:
-            # Decided either way: later commands for the same resource may go.
-            if command.id in self._published:
-                self._published.discard(command.id)
-                key = command.ordering_key
-                self._busy[key] -= 1
-                if not self._busy[key]:
-                    del self._busy[key]
+            self._finish(flight)
+
+    async def _decide_now(self, flight: Flight) -> Reply:
+        async with flight.lock:
+            if flight.result.done() and not flight.result.cancelled() and flight.result.exception() is None:
+                return flight.result.result()
+            if flight.state == PENDING:
+                flight.state = DROPPED  # never sent: the schedule forgets it
+            reply = await self.fence.decide(flight.command, patient=True)
+        if reply is None:
+            raise CommandTimeout(flight.command.id)
+        return reply
+
+    def _finish(self, flight: Flight) -> None:
+        if flight.state == PENDING:
+            flight.state = DROPPED
+        self.schedule.release(flight)
+        self._flights.pop(flight.command.id, None)
+        self._leave_batch(flight)
+        flight.state = DONE
+        self._wakeup.set()
+
+    def _leave_batch(self, flight: Flight) -> None:
+        batch = flight.batch
+        flight.batch = None
+        if batch is None:
+            return
+        batch.open.discard(id(flight))
+        if not batch.open:
+            self._batches.pop(batch.id, None)  # its in-flight slot is free
             self._wakeup.set()
 
-    # -- the batching loop -------------------------------------------------------------------
+    # -- the inbox -------------------------------------------------------------------------------
 
-    def _take_batch(self) -> list[tuple[Command, asyncio.Future]]:
-        """Up to batch_max pending commands, in arrival order, except those for a resource that
-        has commands in an earlier batch still in flight (they wait for it). Several commands for
-        one resource may share a batch: the worker applies a batch in order."""
-        batch: list[tuple[Command, asyncio.Future]] = []
-        held: deque[tuple[Command, asyncio.Future]] = deque()
-        keys_here: set[str] = set()
-        while self._pending and len(batch) < self.settings.batch_max:
-            command, future = self._pending.popleft()
-            if future.done():
-                continue  # its request already gave up
-            key = command.ordering_key
-            if key in self._busy and key not in keys_here:
-                held.append((command, future))
-                continue
-            keys_here.add(key)
-            self._busy[key] = self._busy.get(key, 0) + 1
-            self._published.add(command.id)
-            batch.append((command, future))
-        self._pending.extendleft(reversed(held))
-        return batch
+    def _on_reply(self, reply: Reply) -> None:
+        flight = self._flights.get(reply.command_id)
+        if flight is not None and not flight.result.done():
+            flight.result.set_result(reply)
+
+    def _on_claim(self, batch_id: str, worker: str) -> None:
+        batch = self._batches.get(batch_id)
+        if batch is not None:
+            batch.worker = worker
+
+    # -- the batching loop -----------------------------------------------------------------------
 
     async def _run(self) -> None:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
-            if self._inflight >= self.settings.ingress_inflight:
+            if len(self._batches) >= self.settings.ingress_inflight:
                 continue  # a batch finishing sets the wakeup again
-            if self.settings.batch_window > 0 and len(self._pending) < self.settings.batch_max:
+            if self.settings.batch_window > 0 and len(self.schedule) < self.settings.batch_max:
                 await asyncio.sleep(self.settings.batch_window)
-            batch = self._take_batch()
-            if self._pending:
-                self._wakeup.set()  # more to send (or held back): look again
-            if batch:
-                self._inflight += 1
-                asyncio.create_task(self._send_batch(batch))
+            suspect_in_flight = any(batch.suspect for batch in self._batches.values())
+            flights = self.schedule.take(allow_suspect=not suspect_in_flight)
+            if flights and len(self.schedule):
+                self._wakeup.set()  # more may go now; what is held back waits for a decision
+            if flights:
+                batch = _Batch(uuid.uuid4().hex, flights, open={id(f) for f in flights})
+                for flight in flights:
+                    flight.state = SENT
+                    flight.batch = batch
+                self._batches[batch.id] = batch
+                asyncio.create_task(self._publish(batch))
 
-    async def _send_batch(self, batch: list[tuple[Command, asyncio.Future]]) -> None:
+    async def _publish(self, batch: _Batch) -> None:
+        payload = [flight.payload for flight in batch.flights]
         try:
-            try:
-                await self._publish([command for command, _ in batch])
-            except Exception as exc:
-                log.error("publish_failed", error=str(exc), commands=len(batch))
-                for _command, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                return
-            latest = max(command.deadline for command, _ in batch) + self.settings.reply_margin
-            await asyncio.wait([future for _, future in batch], timeout=max(0.0, latest - time.time()))
-        finally:
-            self._inflight -= 1
-            self._wakeup.set()
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._send, payload, batch.id)
+            self.published_batches += 1
+        except Exception as exc:
+            log.error("publish_failed", error=str(exc), commands=len(batch.flights))
+            for flight in batch.flights:
+                if not flight.result.done():
+                    failure = _PublishFailed()
+                    failure.__cause__ = exc
+                    flight.result.set_exception(failure)
 
-    async def _publish(self, commands: list[Command]) -> None:
-        payload = [command.to_wire() for command in commands]
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._send, payload)
-        self.published_batches += 1
-
-    def _send(self, payload: list[dict]) -> None:
+    def _send(self, payload: list, batch_id: str) -> None:
         # argsrepr: Celery would otherwise render the whole batch into the message for monitoring.
         self.producer.send_task(
-            APPLY_BATCH_TASK, args=[payload], queue=self.settings.queue_name, argsrepr=f"<{len(payload)} commands>",
-            kwargsrepr="",
+            APPLY_BATCH_TASK, args=[payload], kwargs={"batch_id": batch_id}, queue=self.settings.queue_name,
+            serializer=SERIALIZER, argsrepr=f"<{len(payload)} commands>", kwargsrepr="",
         )
+
+    # -- lost workers ----------------------------------------------------------------------------
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(STAMP_INTERVAL_SECONDS)
+            try:
+                if await self.roster.refresh() is None:
+                    continue  # Redis unreachable: judge nobody
+                for batch in list(self._batches.values()):
+                    if batch.worker and not batch.recovering and not self.roster.is_live(batch.worker):
+                        batch.recovering = True
+                        asyncio.create_task(self._recover(batch))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the watchdog must outlive any one failure
+                log.warning("dispatcher_watch_error", error=str(exc)[:200])
+
+    async def _recover(self, batch: _Batch) -> None:
+        """Decide the commands of a batch whose worker is gone, in order; resubmit the unapplied."""
+        answered: list[Flight] = []
+        again: list[Flight] = []
+        alone = batch.suspect and not any(
+            other.worker == batch.worker for other in self._batches.values() if other is not batch
+        )
+        try:
+            for flight in batch.flights:
+                async with flight.lock:
+                    if flight.batch is not batch or flight.result.done():
+                        continue
+                    losses = flight.losses + 1
+                    if (alone and losses >= MAX_LOSSES) or losses >= MAX_LOSSES_SHARED:
+                        decision = await self.fence.dead_letter(flight.command, f"worker {batch.worker} lost it twice")
+                        if decision is UNDECIDED:
+                            return
+                        await self._record_dead_letter(flight, batch.worker)
+                        flight.result.set_result(decision)
+                        answered.append(flight)
+                        continue
+                    new_id = new_command_id()
+                    decision = await self.fence.decide(flight.command, patient=False, detail={
+                        "reason": "worker_lost", "worker": batch.worker, "resubmittedAs": new_id})
+                    if decision is UNDECIDED:
+                        return  # a live transaction may still hold it; look again on the next tick
+                    if decision is not None:
+                        flight.result.set_result(decision)  # it was committed; the reply was lost
+                        answered.append(flight)
+                        continue
+                    self._take_back(flight, new_id)
+                    again.append(flight)
+        finally:
+            if again:
+                self.schedule.push_front(again)
+                self._wakeup.set()
+            if again or answered:
+                log.warning("worker_lost_batch_recovered", worker=batch.worker, batch_id=batch.id,
+                            resubmitted=len(again), answered=len(answered))
+            batch.recovering = False
+
+    def _take_back(self, flight: Flight, new_id: str) -> None:
+        """Fenced off under its old id (never applied): send it again under a new one."""
+        self._flights.pop(flight.command.id, None)
+        flight.command = replace(flight.command, id=new_id)
+        flight.payload = encode_command(flight.command)
+        flight.losses += 1
+        flight.resubmitted = True
+        flight.state = PENDING
+        self._leave_batch(flight)
+        self._flights[flight.command.id] = flight
+
+    async def _record_dead_letter(self, flight: Flight, worker: str | None) -> None:
+        command = flight.command
+        log.error("command_dead_lettered", command_id=command.id, org_id=command.org_id, kind=command.kind,
+                  losses=flight.losses + 1, worker=worker)
+        try:
+            await deadletter.record_async(self._redis, self.settings.queue_name, deadletter.entry(
+                command, reason="the workers applying it were lost", deliveries=flight.losses + 1, source="ingress",
+            ))
+        except Exception as exc:  # the ledger row and the audit event already say it
+            log.warning("dead_letter_record_failed", error=str(exc)[:200])
+

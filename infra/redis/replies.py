@@ -1,15 +1,20 @@
 """Request-reply over Redis lists.
 
-Each ingress process owns one reply list (``scimgate:reply:<process id>``) and one connection
-that blocks on it; a worker pushes each command's reply onto the list named in the command. So
-a waiting request costs a dict entry and a future: no connection, thread or poll of its own.
+Each ingress process owns one inbox (``scimgate:reply:<process id>``) and one connection that
+blocks on it. A worker pushes two kinds of message onto the inbox named in a command:
+
+- a **claim** when it starts applying a batch (``{"claim": <batch id>, "worker": <worker id>}``),
+  so the ingress knows whose heartbeat to watch for that batch;
+- a **reply** per decided command (``Reply.to_wire()``).
+
+So a waiting request costs a dict entry and a future: no connection, thread or poll of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import orjson
 import redis
@@ -19,6 +24,8 @@ from domain.commands import Reply
 from infra.logging import get_logger
 
 REPLY_TTL_SECONDS = 120
+# After Redis comes back, the inbox is read again within this.
+RECONNECT_PAUSE_SECONDS = 0.1
 log = get_logger(__name__)
 
 
@@ -26,14 +33,24 @@ def new_reply_key() -> str:
     return f"scimgate:reply:{uuid.uuid4().hex}"
 
 
+def _push(pipe: redis.client.Pipeline, by_key: dict[str, list[bytes]]) -> None:
+    for key, payloads in by_key.items():
+        pipe.rpush(key, *payloads)
+        pipe.expire(key, REPLY_TTL_SECONDS)
+
+
 def add_replies(pipe: redis.client.Pipeline, replies: Iterable[tuple[str, Reply]]) -> None:
     """Queue a push of each ``(reply_to, reply)`` on a pipeline (worker side, after commit)."""
     by_key: dict[str, list[bytes]] = {}
     for reply_to, reply in replies:
         by_key.setdefault(reply_to, []).append(orjson.dumps(reply.to_wire()))
-    for key, payloads in by_key.items():
-        pipe.rpush(key, *payloads)
-        pipe.expire(key, REPLY_TTL_SECONDS)
+    _push(pipe, by_key)
+
+
+def add_claims(pipe: redis.client.Pipeline, reply_tos: Iterable[str], batch_id: str, worker: str) -> None:
+    """Queue a claim of batch ``batch_id`` by ``worker`` to every inbox that awaits it."""
+    claim = orjson.dumps({"claim": batch_id, "worker": worker})
+    _push(pipe, {key: [claim] for key in set(reply_tos)})
 
 
 async def cancel_and_wait(task: asyncio.Task | None) -> None:
@@ -48,22 +65,21 @@ async def cancel_and_wait(task: asyncio.Task | None) -> None:
 
 
 class ReplyListener:
-    """Resolves the futures of waiting requests as their replies arrive (ingress side)."""
+    """Hands each message of the process's inbox to ``on_reply`` or ``on_claim`` (ingress side)."""
 
-    def __init__(self, redis_url: str, key: str | None = None):
+    def __init__(
+        self,
+        redis_url: str,
+        on_reply: Callable[[Reply], None],
+        on_claim: Callable[[str, str], None],
+        key: str | None = None,
+    ):
         self.redis_url = redis_url
         self.key = key or new_reply_key()
-        self._waiting: dict[str, asyncio.Future] = {}
+        self.on_reply = on_reply
+        self.on_claim = on_claim
         self._task: asyncio.Task | None = None
         self._client: aioredis.Redis | None = None
-
-    def expect(self, command_id: str) -> asyncio.Future:
-        future = asyncio.get_running_loop().create_future()
-        self._waiting[command_id] = future
-        return future
-
-    def forget(self, command_id: str) -> None:
-        self._waiting.pop(command_id, None)
 
     async def start(self) -> None:
         self._client = aioredis.from_url(self.redis_url)
@@ -75,10 +91,14 @@ class ReplyListener:
             await self._client.aclose()
 
     def _deliver(self, payload: bytes) -> None:
-        reply = Reply.from_wire(orjson.loads(payload))
-        future = self._waiting.pop(reply.command_id, None)
-        if future is not None and not future.done():
-            future.set_result(reply)
+        try:
+            message = orjson.loads(payload)
+            if "claim" in message:
+                self.on_claim(message["claim"], message["worker"])
+            else:
+                self.on_reply(Reply.from_wire(message))
+        except Exception as exc:  # a malformed message must not stop the inbox
+            log.warning("inbox_message_unreadable", error=str(exc)[:200])
 
     async def _run(self) -> None:
         assert self._client is not None
@@ -95,4 +115,4 @@ class ReplyListener:
                 raise
             except Exception as exc:  # Redis gone for a moment: keep listening
                 log.warning("reply_listener_error", error=str(exc))
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(RECONNECT_PAUSE_SECONDS)

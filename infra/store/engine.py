@@ -20,6 +20,10 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # before the table was analysed) would keep scanning the tenant's rows after it grew; planning
 # each execution afresh keeps one lookup's cost independent of the tenant's size.
 POSTGRES_OPTIONS = "-c plan_cache_mode=force_custom_plan"
+# Sync sessions (workers, CLI) that sit idle inside a transaction this long are ended by the
+# server: a worker stopped or wedged mid-batch must not hold its row and ledger locks (and so
+# the ingress's fence) for longer than that.
+IDLE_IN_TRANSACTION_TIMEOUT = "15s"
 
 
 def _sqlite_pragmas(dbapi_conn) -> None:
@@ -56,7 +60,7 @@ def make_sync_engine(url: str, **kwargs) -> Engine:
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     connect_args = kwargs.pop("connect_args", {})
-    connect_args.setdefault("options", POSTGRES_OPTIONS)
+    connect_args.setdefault("options", f"{POSTGRES_OPTIONS} -c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_TIMEOUT}")
     return create_engine(url, connect_args=connect_args, **kwargs)
 
 

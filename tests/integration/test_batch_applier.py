@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import func, select
 
 from domain import commands as c
-from domain.commands import Actor, Command
+from domain.commands import Actor, Command, Reply
 from infra.store import ledger
 from infra.store.engine import make_async_engine
-from infra.store.fence import fence
+from infra.store.fence import UNDECIDED, StoreFence
 from infra.store.organizations import create_organization
 from infra.store.repositories import SqlTeams, SqlUsers
 from infra.store.tables import audit_outbox, processed_commands, team_members, users
@@ -103,7 +103,7 @@ def test_a_command_that_runs_out_of_time_before_commit_is_redone_without(sync_en
     assert names == ["later@x"]
 
 
-def fence_now(sync_engine, create: Command):
+def fence_now(sync_engine, create: Command, *, patient: bool = True, dead_letter: bool = False):
     """Run the ingress's fence for ``create`` on an async engine over the same store."""
     url = sync_engine.url.render_as_string(hide_password=False)
     schema = getattr(sync_engine, "test_schema", None)
@@ -112,7 +112,10 @@ def fence_now(sync_engine, create: Command):
     async def run():
         engine = make_async_engine(url, **kwargs)
         try:
-            return await fence(engine, create)
+            fence = StoreFence(engine, patience=5)
+            if dead_letter:
+                return await fence.dead_letter(create, "test")
+            return await fence.decide(create, patient=patient)
         finally:
             await engine.dispose()
 
@@ -132,6 +135,41 @@ def test_the_fence_returns_the_committed_reply_when_a_worker_won(sync_engine, or
     decided, _ = BatchApplier(sync_engine).apply([create])
     reply = fence_now(sync_engine, create)
     assert reply == decided[0].reply and reply.status == 201
+
+
+def test_an_impatient_fence_gives_up_while_a_worker_transaction_holds_the_command(sync_engine, org_id):
+    create = command(org_id, c.USER_CREATE, user("held@x"))
+    with sync_engine.connect() as conn:
+        transaction = conn.begin()
+        ledger.record_decision(conn, create, ledger.APPLIED, Reply(create.id, 201, None))  # not committed
+        started = time.monotonic()
+        assert fence_now(sync_engine, create, patient=False) is UNDECIDED
+        assert time.monotonic() - started < 5
+        transaction.rollback()
+    assert fence_now(sync_engine, create, patient=False) is None  # the worker gave up: fenced now
+
+
+def test_a_dead_lettered_command_is_never_applied_and_says_why(sync_engine, org_id):
+    create = command(org_id, c.USER_CREATE, user("poison@x"))
+    reply = fence_now(sync_engine, create, dead_letter=True)
+    assert reply.status == 500 and "not applied" in reply.body["detail"]
+    decided, _ = BatchApplier(sync_engine).apply([create])  # a late delivery changes nothing
+    assert decided[0].outcome == "duplicate" and decided[0].reply.status == 500
+    assert count(sync_engine, users) == 0
+    with sync_engine.connect() as conn:
+        events = [orjson.loads(row.event) for row in conn.execute(select(audit_outbox.c.event))]
+    assert [(e["outcome"], e["detail"]["deadLettered"]) for e in events] == [("failure", True)]
+
+
+def test_a_worker_dead_letters_a_batch_delivered_too_often(sync_engine, org_id):
+    done = command(org_id, c.USER_CREATE, user("done@x"))
+    BatchApplier(sync_engine).apply([done])
+    poison = command(org_id, c.USER_CREATE, user("again@x"))
+    decided, events = BatchApplier(sync_engine).dead_letter([done, poison], "delivered 4 times")
+    assert {d.command.id: (d.outcome, d.reply.status) for d in decided} == {
+        done.id: ("duplicate", 201), poison.id: ("rejected", 500)}
+    assert [event["detail"]["reason"] for _, event in events] == ["delivered 4 times"]
+    assert count(sync_engine, users) == 1
 
 
 def test_membership_set_operations_cost_the_change(sync_engine, org_id):

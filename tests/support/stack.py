@@ -157,14 +157,16 @@ class Stack:
         )
 
     def start_worker(self) -> subprocess.Popen:
-        proc = self._spawn(["worker", "--concurrency", "4"], f"worker-{len(self.workers)}.log")
+        # Each worker its own log, also after others were killed and dropped from ``workers``.
+        log_path = self.workdir / f"worker-{len(list(self.workdir.glob('worker-*.log')))}.log"
+        proc = self._spawn(["worker", "--concurrency", "4"], log_path.name)
         self.workers.append(proc)
-        self._wait_worker_ready(proc)
+        self._wait_worker_ready(proc, log_path)
         return proc
 
-    def _wait_worker_ready(self, proc: subprocess.Popen, timeout: float = 30.0) -> None:
-        """A worker is ready once it consumes from the queue: wait for Celery's 'ready' log line."""
-        log_path = self.workdir / f"worker-{len(self.workers) - 1}.log"
+    def _wait_worker_ready(self, proc: subprocess.Popen, log_path: Path, timeout: float = 30.0) -> None:
+        """A worker is ready once it consumes from the queue: wait for its 'worker_ready' log line
+        (logged once its heartbeat is in Redis)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:

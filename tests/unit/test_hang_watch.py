@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from scimgate.worker_supervisor import Heartbeat
+from scimgate.worker_supervisor import HangWatch
 
 T0 = 1_000_000.0
 
 
-def beat(**kwargs) -> Heartbeat:
-    return Heartbeat(hang_seconds=15, start_grace=60, spawned=T0, **kwargs)
+def beat(**kwargs) -> HangWatch:
+    return HangWatch(hang_seconds=15, start_grace=60, spawned=T0, **kwargs)
 
 
 def test_a_worker_that_keeps_stamping_never_hangs():

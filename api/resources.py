@@ -15,13 +15,14 @@ from aiohttp import web
 from api import context, search
 from api.keys import DISPATCHER, ENGINE, SETTINGS
 from api.metrics import COMMAND_TIMEOUTS, COMMANDS
-from api.requests import Projection, json_object, list_params, projection, read_json
+from api.requests import Projection, canonical_members, json_object, list_params, member, projection, read_json
 from api.responses import scim_response
 from domain import commands as c
 from domain.commands import Command, Reply
-from domain.errors import NotFound, ScimError, Unavailable
+from domain.errors import NotFound, PayloadTooLarge, ScimError, Unavailable
+from domain.limits import MAX_PATCH_OPERATIONS
 from domain.patch import parse_patch_request
-from domain.resource import normalize, parse_attribute_list, render
+from domain.resource import check_patch_values, normalize, parse_attribute_list, render
 from domain.secrets import strip_patch_passwords
 from infra.ids import new_command_id
 from infra.redis.dispatcher import CommandTimeout
@@ -30,6 +31,9 @@ from infra.store.tables import teams, users
 
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+# The member names of a PatchOp body and of one of its operations, as RFC 7644 spells them.
+PATCH_MEMBERS = ("schemas", "Operations")
+OPERATION_MEMBERS = ("op", "path", "value")
 
 
 @dataclass(frozen=True)
@@ -71,8 +75,7 @@ class ResourceEndpoints:
             document,
             id=id,
             meta=context.meta(self.kind.name, id, created, updated, version, base),
-            attributes=proj.attributes,
-            excluded_attributes=proj.excluded,
+            selected=proj.selection(self.kind.name),
             **extra,
         )
 
@@ -132,7 +135,19 @@ class ResourceEndpoints:
         return {"kind": self.kind.replace, "resource_id": resource_id, "body": payload, "options": options}
 
     def patch_command(self, resource_id: str, body: dict, proj: Projection, *, no_content: bool | None = None) -> dict:
-        parse_patch_request(body)  # syntax errors are answered here, before anything is queued
+        # Spelled one way for every reader of the queued command (member names are case-insensitive).
+        body = canonical_members(body, PATCH_MEMBERS)
+        raw_operations = body.get("Operations")
+        if isinstance(raw_operations, list) and len(raw_operations) > MAX_PATCH_OPERATIONS:
+            raise PayloadTooLarge(
+                f"The number of PATCH operations ({len(raw_operations)}) exceeds the maximum ({MAX_PATCH_OPERATIONS})."
+            )
+        if isinstance(raw_operations, list):
+            body = dict(body, Operations=[
+                canonical_members(op, OPERATION_MEMBERS) if isinstance(op, dict) else op for op in raw_operations
+            ])
+        # Syntax errors, and values the store could not keep, are answered here, before anything is queued.
+        check_patch_values(self.kind.name, parse_patch_request(body))
         cleaned, password_supplied = strip_patch_passwords(body)
         options: dict = {"password_supplied": password_supplied}
         if not cleaned["Operations"]:
@@ -200,9 +215,8 @@ async def list_response(request: web.Request, endpoints: list, params, proj: Pro
         else:
             scope = "/".join(e.kind.endpoint for e in endpoints)
             settings = request.app[SETTINGS]
-            codec = search.CursorCodec(
-                search.cursor_key(settings), org_id, scope, params, timeout=settings.cursor_timeout
-            )
+            key = await request.app[search.CURSOR_KEY].get()
+            codec = search.CursorCodec(key, org_id, scope, params, timeout=settings.cursor_timeout)
             page = await search.cursor_page(conn, org_id, sources, codec, params.cursor, params.count)
         computed: dict = {}
         for e in endpoints:
@@ -259,19 +273,16 @@ def _normalized_payload(resource_type: str, body: dict) -> tuple[dict, dict]:
 
 
 def search_request(body: dict, max_results: int):
-    schemas = body.get("schemas")
+    """The list parameters and projection of a SearchRequest body (RFC 7644 §3.4.3); member
+    names are case-insensitive, and a member of the wrong JSON type is 400 invalidValue."""
+    schemas = member(body, "schemas")
     if schemas is not None and (
         not isinstance(schemas, list) or SEARCH_REQUEST.lower() not in [str(s).lower() for s in schemas]
     ):
         raise ScimError(f"A search request must carry the schema {SEARCH_REQUEST}", scim_type="invalidSyntax")
-
-    def joined(name):
-        value = next((v for k, v in body.items() if k.lower() == name.lower()), None)
-        if isinstance(value, list):
-            return ",".join(str(item) for item in value)
-        return value
-
-    proj = Projection(parse_attribute_list(joined("attributes")), parse_attribute_list(joined("excludedAttributes")))
+    proj = Projection(
+        parse_attribute_list(member(body, "attributes")), parse_attribute_list(member(body, "excludedAttributes"))
+    )
     return list_params(body, max_results), proj
 
 

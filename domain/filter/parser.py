@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 
 from domain.errors import InvalidFilter, InvalidPath, ScimError
+from domain.limits import MAX_FILTER_DEPTH, MAX_FILTER_LENGTH, MAX_FILTER_TERMS, MAX_NUMBER_LENGTH
 from domain.filter.ast import (
     COMPARE_OPS,
     And,
@@ -39,10 +40,11 @@ from domain.filter.ast import (
 
 __all__ = ["parse_filter", "parse_patch_path"]
 
-# How deeply parentheses / not / value filters may nest before the filter is refused.
-MAX_DEPTH = 50
-MAX_LENGTH = 10_000
-MAX_TERMS = 500  # attribute expressions in one filter
+# How long a filter or path may be, how deeply parentheses / not / value filters may nest, how
+# many attribute expressions it may hold and how long a number in it may be (domain/limits.py).
+MAX_DEPTH = MAX_FILTER_DEPTH
+MAX_LENGTH = MAX_FILTER_LENGTH
+MAX_TERMS = MAX_FILTER_TERMS
 
 _NAME = r"\$?[A-Za-z][A-Za-z0-9_\-]*"
 _NAME_RE = re.compile(_NAME)
@@ -247,6 +249,11 @@ class _Parser:
         if token.kind != "word" or token.text.lower() in _LOGICAL:
             self.fail("a value (a string, number, true, false or null)")
         self.advance()
+        if len(token.text) > MAX_NUMBER_LENGTH and _JSON_NUMBER_RE.fullmatch(token.text):
+            # Python cannot even convert an integer of more than 4,300 digits; no value is this long.
+            raise self.error(
+                f"at position {token.pos}: a number of more than {MAX_NUMBER_LENGTH} characters"
+            )
         return _word_value(token.text)
 
     # -- attribute paths

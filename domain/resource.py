@@ -770,7 +770,8 @@ def render(
             if exclude is not None and include is None and isinstance(exclude.entries.get(key), set):
                 drop = exclude.entries[key]
             requested = keep
-            value = _project_complex(attr, copy.deepcopy(value), keep, drop, requested)
+            # _project_complex builds new objects of simple sub-values: nothing of ``value`` is shared.
+            value = _project_complex(attr, value, keep, drop, requested)
             if (value == {} or value == []) and attr.returned != ALWAYS and key != ("members",) \
                     and key != ("groups",):
                 continue

@@ -45,9 +45,8 @@ async def read_body(request: web.Request, max_bytes: int, timeout: float) -> byt
 
 
 def parse_json(raw: bytes) -> object:
-    """A JSON body, bounded: at most ``MAX_JSON_CONTAINERS`` objects and arrays nested at most
-    ``MAX_JSON_DEPTH`` deep, and no object naming a member twice (SCIM member names are
-    case-insensitive: ``Operations`` and ``operations`` are one name). 400 invalidSyntax otherwise.
+    """A JSON body, bounded: at most ``MAX_JSON_CONTAINERS`` objects and arrays, nested at most
+    ``MAX_JSON_DEPTH`` deep; 400 invalidSyntax otherwise.
 
     Every body of the ingress passes here (SCIM resources, PATCH, Bulk, .search, management),
     so what is queued can always be encoded and decoded again, and a body costs the ingress
@@ -62,13 +61,13 @@ def parse_json(raw: bytes) -> object:
         document = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         raise InvalidSyntax(f"The request body is not valid JSON: {error}") from None
-    check_json_shape(document)
+    check_depth(document)
     return document
 
 
-def check_json_shape(document: object) -> None:
-    """Raise InvalidSyntax if ``document`` nests deeper than ``MAX_JSON_DEPTH`` or an object in
-    it names a member twice, ignoring case. One pass, no recursion."""
+def check_depth(document: object) -> None:
+    """Raise InvalidSyntax if ``document`` nests deeper than ``MAX_JSON_DEPTH``. One pass, no
+    recursion."""
     if type(document) is not dict and type(document) is not list:
         return
     stack = [(document, 1)]
@@ -77,25 +76,10 @@ def check_json_shape(document: object) -> None:
         node, depth = pop()
         if depth > MAX_JSON_DEPTH:
             raise InvalidSyntax(f"The request body is nested more than {MAX_JSON_DEPTH} levels deep")
-        if type(node) is dict:
-            if len(node) > 1 and len({key.lower() for key in node}) != len(node):
-                raise InvalidSyntax(f"The request body names a member twice (member names are case-insensitive): {_twice(node)}")
-            children = node.values()
-        else:
-            children = node
-        for child in children:
+        for child in node.values() if type(node) is dict else node:
             kind = type(child)
             if kind is dict or kind is list:
                 push((child, depth + 1))
-
-
-def _twice(node: dict) -> str:
-    seen: dict[str, str] = {}
-    for key in node:
-        if key.lower() in seen:
-            return f"{seen[key.lower()][:64]!r} and {key[:64]!r}"
-        seen[key.lower()] = key
-    return ""  # pragma: no cover - only called when two keys collide
 
 
 async def read_json(request: web.Request, max_bytes: int) -> object:
@@ -119,8 +103,8 @@ def json_object(body: object, what: str = "request body") -> dict:
 
 
 def member(body: dict, name: str, default=None):
-    """Member ``name`` of a request object, matched case-insensitively (SCIM member names are;
-    ``parse_json`` has refused objects that name one twice)."""
+    """Member ``name`` of a request object, matched case-insensitively (SCIM member names are):
+    the exact spelling if present, else the first in any case, as the PATCH parser reads them."""
     if name in body:
         return body[name]
     lowered = name.lower()
@@ -131,12 +115,22 @@ def member(body: dict, name: str, default=None):
 
 
 def canonical_members(body: dict, names: tuple[str, ...]) -> dict:
-    """``body`` with its members among ``names`` spelled as ``names`` spells them (``operations``
-    becomes ``Operations``), so that what is queued reads the same to every reader."""
+    """``body`` with each member among ``names`` spelled as ``names`` spells it (``operations``
+    becomes ``Operations``) and holding what ``member`` reads; other spellings of the same name
+    are dropped. So what is queued is exactly what was validated, and reads the same to every
+    reader."""
     wanted = {name.lower(): name for name in names}
     if all(key in names or key.lower() not in wanted for key in body):
         return body
-    return {wanted.get(key.lower(), key): value for key, value in body.items()}
+    out = {key: value for key, value in body.items() if key.lower() not in wanted}
+    for name in names:
+        found = member(body, name, _ABSENT)
+        if found is not _ABSENT:
+            out[name] = found
+    return out
+
+
+_ABSENT = object()
 
 
 def _query(request: web.Request, name: str) -> str | None:

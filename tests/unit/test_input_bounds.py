@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.requests import canonical_members, check_json_shape, list_params, member, parse_json
+from api.requests import canonical_members, check_depth, list_params, member, parse_json
 from domain.errors import InvalidSyntax, InvalidValue
 from domain.limits import MAX_INDEXED_STRING, MAX_JSON_CONTAINERS, MAX_JSON_DEPTH
 from domain.patch import parse_patch_request
@@ -29,14 +29,14 @@ def test_bodies_nested_up_to_the_bound_are_accepted_and_deeper_ones_refused():
 
 def test_depth_counts_objects_and_arrays_alike_and_scalars_not_at_all():
     mixed = {"a": [{"b": [{"c": []}]}]}  # 6 levels
-    check_json_shape(mixed)
+    check_depth(mixed)
     for scalar in (None, 1, "x", True, 1.5):
-        check_json_shape(scalar)
+        check_depth(scalar)
     deep: object = []
     for _ in range(MAX_JSON_DEPTH):
         deep = [deep] if isinstance(deep, list) else {"k": deep}
     with pytest.raises(InvalidSyntax):
-        check_json_shape({"k": deep})
+        check_depth({"k": deep})
 
 
 def test_too_many_containers_are_refused_before_parsing():
@@ -52,12 +52,16 @@ def test_empty_and_malformed_bodies_are_invalid_syntax(raw):
         parse_json(raw)
 
 
-def test_an_object_naming_a_member_twice_in_different_cases_is_refused_at_any_depth():
-    with pytest.raises(InvalidSyntax, match="'Operations' and 'operations'"):
-        parse_json(b'{"Operations":[],"operations":[{"op":"replace","path":"password","value":"x"}]}')
-    with pytest.raises(InvalidSyntax):
-        parse_json(b'{"Operations":[{"op":"add","value":{"userName":"a","USERNAME":"b"}}]}')
-    assert parse_json(b'{"userName":"a","name":{"givenName":"x"}}') == {"userName": "a", "name": {"givenName": "x"}}
+def test_a_member_named_twice_in_different_cases_is_read_as_the_patch_parser_reads_it():
+    body = parse_json(b'{"operations":[1],"Operations":[2],"OPERATIONS":[3],"other":0}')
+    assert member(body, "Operations") == [2]  # the exact spelling first
+    assert member({"operations": [1], "OPERATIONS": [3]}, "Operations") == [1]  # else the first
+    both = {"operations": [{"op": "remove", "path": "nickName"}], "Operations": [{"op": "remove", "path": "title"}]}
+    assert [op.path_text for op in parse_patch_request(both)] == ["title"] == [
+        op["path"] for op in member(both, "Operations")]
+    # What is queued holds only what was read and validated: the other spellings are gone.
+    assert canonical_members(body, ("schemas", "Operations")) == {"other": 0, "Operations": [2]}
+    assert canonical_members({"operations": [1], "OPERATIONS": [3]}, ("Operations",)) == {"Operations": [1]}
 
 
 def test_members_are_found_and_canonicalised_case_insensitively():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from api import bulk, discovery, management, operations
+from api import bulk, discovery, management, operations, search
 from api.auth import Authenticator
 from api.keys import AUTHENTICATOR, DISPATCHER, ENGINE, REDIS, SETTINGS
 from api.limits import rate_limits
@@ -71,6 +71,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app.cleanup_ctx.extend([_store, _redis, _dispatcher])
+    app.cleanup_ctx.append(search.cursor_key_context)  # after _redis: the shared cursor secret
     app.router.add_get("/healthz", operations.healthz)
     app.router.add_get("/readyz", operations.readyz)
     app.router.add_get("/metrics", operations.metrics)

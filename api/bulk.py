@@ -23,6 +23,7 @@ code as a string, as in the RFC's examples), and ``response`` (the SCIM error) w
 
 from __future__ import annotations
 
+import heapq
 import re
 from dataclasses import dataclass, field
 
@@ -30,7 +31,7 @@ from aiohttp import web
 
 from api import context, origin
 from api.keys import SETTINGS
-from api.requests import Projection, json_object, read_json
+from api.requests import Projection, json_object, member, read_json
 from api.resources import GROUP, USER, ResourceEndpoints, submit_command
 from api.responses import scim_response
 from domain.errors import InvalidSyntax, InvalidValue, PayloadTooLarge, ScimError
@@ -52,11 +53,6 @@ class _Operation:
     version: str | None
     refs: set[str] = field(default_factory=set)
     error: ScimError | None = None  # found while reading the request
-
-
-def _get(mapping: dict, name: str):
-    """A member by case-insensitive name (attribute names are case-insensitive in SCIM)."""
-    return next((value for key, value in mapping.items() if str(key).lower() == name.lower()), None)
 
 
 def _references(value, found: set[str]) -> set[str]:
@@ -89,29 +85,37 @@ def _parse_operation(index: int, raw) -> _Operation:
         op = _Operation(index, "", None, "", None, None)
         op.error = InvalidSyntax(f"Operations[{index}] must be a JSON object")
         return op
-    method = str(_get(raw, "method") or "").strip().upper()
-    bulk_id = _get(raw, "bulkId")
-    path = _get(raw, "path")
-    version = _get(raw, "version")
+    method, bulk_id, path, version = (member(raw, name) for name in ("method", "bulkId", "path", "version"))
     op = _Operation(
-        index, method, None if bulk_id is None else str(bulk_id), path if isinstance(path, str) else "",
-        _get(raw, "data"), None if version is None else str(version),
+        index, method.strip().upper() if isinstance(method, str) else "",
+        bulk_id if isinstance(bulk_id, str) else None, path if isinstance(path, str) else "",
+        member(raw, "data"), version if isinstance(version, str) else None,
     )
-    if method not in METHODS:
+    if op.method not in METHODS:
         op.error = InvalidSyntax(f"Operations[{index}].method must be one of {', '.join(METHODS)}")
     elif not isinstance(path, str) or not path.strip():
         op.error = InvalidSyntax(f"Operations[{index}].path is required")
-    elif method in ("POST", "PUT", "PATCH") and not isinstance(op.data, dict):
-        op.error = InvalidSyntax(f"Operations[{index}].data must be a JSON object for {method}")
+    elif bulk_id is not None and not isinstance(bulk_id, str):
+        op.error = InvalidSyntax(f"Operations[{index}].bulkId must be a string")
+    elif version is not None and not isinstance(version, str):
+        op.error = InvalidSyntax(f"Operations[{index}].version must be a string (an ETag)")
+    elif op.method in ("POST", "PUT", "PATCH") and not isinstance(op.data, dict):
+        op.error = InvalidSyntax(f"Operations[{index}].data must be a JSON object for {op.method}")
     else:
         op.refs = _references(op.data, set())
-        _references(path, op.refs)
+        parts = _path_parts(op.path)
+        if len(parts) == 2:  # /Users/bulkId:<id>
+            _references(parts[1], op.refs)
     return op
+
+
+def _path_parts(path: str) -> list[str]:
+    return [part for part in path.strip().split("/") if part]
 
 
 def _target(op: _Operation, ids: dict[str, str]) -> tuple[ResourceEndpoints, str | None]:
     """The endpoints and the resource id an operation's ``path`` names."""
-    parts = [part for part in op.path.strip().split("/") if part]
+    parts = _path_parts(op.path)
     endpoint = parts[0].lower() if parts else ""
     endpoints = {"users": ResourceEndpoints(USER), "groups": ResourceEndpoints(GROUP)}.get(endpoint)
     if endpoints is None or len(parts) > 2:
@@ -134,19 +138,19 @@ async def bulk(request: web.Request) -> web.Response:
         body = json_object(await read_json(request, max_bytes))
     except PayloadTooLarge:
         raise too_large from None
-    schemas = _get(body, "schemas")
+    schemas = member(body, "schemas")
     if schemas is not None and (
         not isinstance(schemas, list) or BULK_REQUEST.lower() not in [str(s).lower() for s in schemas]
     ):
         raise InvalidSyntax(f"A bulk request must carry the schema {BULK_REQUEST}")
-    raw_operations = _get(body, "Operations")
+    raw_operations = member(body, "Operations")
     if not isinstance(raw_operations, list):
         raise InvalidSyntax("A bulk request needs an Operations array")
     if len(raw_operations) > max_operations:
         raise PayloadTooLarge(
             f"The number of operations ({len(raw_operations)}) exceeds the maxOperations ({max_operations})."
         )
-    fail_on_errors = _get(body, "failOnErrors")
+    fail_on_errors = member(body, "failOnErrors")
     if fail_on_errors is not None and (
         isinstance(fail_on_errors, bool) or not isinstance(fail_on_errors, int) or fail_on_errors < 1
     ):
@@ -163,41 +167,86 @@ async def bulk(request: web.Request) -> web.Response:
 
     results: dict[int, dict] = {}
     ids: dict[str, str] = {}  # bulkId → created resource id
-    failed: set[str] = set()  # bulkIds whose POST failed
     errors = 0
-    pending = list(operations)
-    while pending and (fail_on_errors is None or errors < fail_on_errors):
-        op = _next_ready(pending, ids, failed, declared)
-        if op is None:  # every remaining operation waits on another: circular references
-            op = pending[0]
+    schedule = _Schedule(operations, declared)
+    while fail_on_errors is None or errors < fail_on_errors:
+        picked = schedule.next()
+        if picked is None:
+            break
+        op, circular = picked
+        if circular:  # every remaining operation waits on another: circular references
             op.error = ScimError(
                 f"Operations[{op.index}] references bulkIds that cannot be resolved (circular): "
                 f"{', '.join(sorted(op.refs - ids.keys()))}",
                 status=409,
                 scim_type="invalidValue",
             )
-        pending.remove(op)
-        result = await _run(request, grant, op, ids, failed, declared)
+        result = await _run(request, grant, op, ids, declared)
         results[op.index] = result
-        if int(result["status"]) >= 400:
-            errors += 1
-            if op.method == "POST" and op.bulk_id is not None:
-                failed.add(op.bulk_id)
+        failed = int(result["status"]) >= 400
+        errors += failed
+        if op.method == "POST" and op.bulk_id is not None and declared.get(op.bulk_id) == op.index:
+            if failed:
+                schedule.failed(op.bulk_id)
+            else:
+                schedule.resolved(op.bulk_id)
     return scim_response({"schemas": [BULK_RESPONSE], "Operations": [results[i] for i in sorted(results)]})
 
 
-def _next_ready(pending: list[_Operation], ids: dict, failed: set, declared: dict) -> _Operation | None:
-    """The first operation that can run now, or fail now; None when all wait on later POSTs."""
-    for op in pending:
-        if op.error is not None:
-            return op
-        waiting = [ref for ref in op.refs if ref not in ids]
-        if not waiting or any(ref in failed or ref not in declared or declared[ref] == op.index for ref in waiting):
-            return op
-    return None
+class _Schedule:
+    """The order operations run in: always the first, in request order, that can run or fail
+    now; one that references a later ``POST`` waits for it. Each operation is looked at a
+    bounded number of times (when it is read and when each bulkId it waits on is decided), so a
+    request of ``bulk.maxOperations`` operations full of references costs the ingress in
+    proportion to its size, never its square."""
+
+    def __init__(self, operations: list[_Operation], declared: dict[str, int]):
+        self.operations = operations
+        self.ready: list[int] = []  # heap of indices that can run (or fail) now
+        self.pending = list(range(len(operations)))  # heap of every index not yet taken
+        self.done: set[int] = set()
+        self.missing: dict[int, set[str]] = {}  # index → the bulkIds it still waits on
+        self.waiters: dict[str, list[int]] = {}  # bulkId → the indices waiting on it
+        for op in operations:
+            waits = set(op.refs)
+            if op.error is not None or not waits or any(
+                ref not in declared or declared[ref] == op.index for ref in waits
+            ):
+                self.ready.append(op.index)  # in index order: already a heap
+                continue
+            self.missing[op.index] = waits
+            for ref in waits:
+                self.waiters.setdefault(ref, []).append(op.index)
+
+    def next(self) -> tuple[_Operation, bool] | None:
+        """The next operation, and whether it was taken only to break a cycle of references."""
+        for heap, circular in ((self.ready, False), (self.pending, True)):
+            while heap:
+                index = heapq.heappop(heap)
+                if index not in self.done:
+                    self.done.add(index)
+                    self.missing.pop(index, None)
+                    return self.operations[index], circular
+        return None
+
+    def resolved(self, bulk_id: str) -> None:
+        """The POST declaring ``bulk_id`` created its resource."""
+        for index in self.waiters.pop(bulk_id, ()):
+            waits = self.missing.get(index)
+            if waits is not None:
+                waits.discard(bulk_id)
+                if not waits:
+                    del self.missing[index]
+                    heapq.heappush(self.ready, index)
+
+    def failed(self, bulk_id: str) -> None:
+        """The POST declaring ``bulk_id`` failed: what waits on it can fail now."""
+        for index in self.waiters.pop(bulk_id, ()):
+            if self.missing.pop(index, None) is not None:
+                heapq.heappush(self.ready, index)
 
 
-async def _run(request, grant, op: _Operation, ids: dict, failed: set, declared: dict) -> dict:
+async def _run(request, grant, op: _Operation, ids: dict, declared: dict) -> dict:
     result: dict = {"method": op.method or None}
     if op.bulk_id is not None:
         result["bulkId"] = op.bulk_id
@@ -255,7 +304,7 @@ async def _run(request, grant, op: _Operation, ids: dict, failed: set, declared:
 
 
 def _location(request, op: _Operation, ids: dict) -> str | None:
-    parts = [part for part in op.path.strip().split("/") if part]
+    parts = _path_parts(op.path)
     if len(parts) != 2 or parts[0].lower() not in ("users", "groups"):
         return None
     endpoint = "Users" if parts[0].lower() == "users" else "Groups"

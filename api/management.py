@@ -29,9 +29,11 @@ from aiohttp import web
 
 from api.auth import WWW_AUTHENTICATE, bearer_token
 from api import context
-from api.keys import AUTHENTICATOR, ENGINE
+from api.keys import AUTHENTICATOR, ENGINE, SETTINGS
 from api.middleware import OUTAGE_RETRY_AFTER_SECONDS
+from api.requests import parse_json, read_body
 from domain import events as ev
+from domain.errors import PayloadTooLarge, RequestTimeout, ScimError
 from infra.logging import get_logger
 from infra.outages import is_unavailable
 from infra.store import management as store
@@ -139,15 +141,16 @@ def _actor(request: web.Request, grant: TokenGrant) -> ManagementActor:
 
 
 async def _body(request: web.Request) -> dict:
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise ManagementError(413, "body_too_large", f"The request body must be at most {MAX_BODY_BYTES} bytes")
-    raw = await request.read()
-    if len(raw) > MAX_BODY_BYTES:
-        raise ManagementError(413, "body_too_large", f"The request body must be at most {MAX_BODY_BYTES} bytes")
+    # Read and parsed with the bounds of every body of the ingress (size, read time, depth).
     try:
-        body = orjson.loads(raw) if raw.strip() else None
-    except orjson.JSONDecodeError:
-        raise ManagementError(400, "invalid_json", "The request body is not valid JSON") from None
+        raw = await read_body(request, MAX_BODY_BYTES, request.app[SETTINGS].body_timeout)
+        body = parse_json(raw) if raw.strip() else None
+    except PayloadTooLarge:
+        raise ManagementError(413, "body_too_large", f"The request body must be at most {MAX_BODY_BYTES} bytes") from None
+    except RequestTimeout as error:
+        raise ManagementError(408, "body_timeout", error.detail) from None
+    except ScimError as error:
+        raise ManagementError(400, "invalid_json", error.detail) from None
     if not isinstance(body, dict):
         raise ManagementError(400, "invalid_json", "The request body must be a JSON object")
     return body

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 import orjson
 from aiohttp import web
 
-from domain.errors import InvalidSyntax, InvalidValue, PayloadTooLarge, ScimError
-from domain.resource import parse_attribute_list
+from api.keys import SETTINGS
+from domain.errors import InvalidSyntax, InvalidValue, PayloadTooLarge, RequestTimeout, ScimError
+from domain.limits import MAX_JSON_CONTAINERS, MAX_JSON_DEPTH
+from domain.resource import Selection, parse_attribute_list, selection
 
 
 def _is_json_type(content_type: str) -> bool:
@@ -16,10 +19,73 @@ def _is_json_type(content_type: str) -> bool:
     return media in ("", "application/octet-stream") or media.endswith("/json") or media.endswith("+json")
 
 
+def _too_large(max_bytes: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"The request body exceeds the maximum of {max_bytes} bytes")
+
+
+async def read_body(request: web.Request, max_bytes: int, timeout: float) -> bytes:
+    """The raw request body: at most ``max_bytes`` (413), read within ``timeout`` seconds (408).
+
+    A client that sends its headers and then trickles the body (or stops sending it) would
+    otherwise hold its connection and its handler forever."""
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise _too_large(max_bytes)
+    try:
+        async with asyncio.timeout(timeout):
+            raw = await request.read()
+    except TimeoutError:
+        raise RequestTimeout(
+            f"The request body was not received within {timeout:g} seconds", headers={"Connection": "close"}
+        ) from None
+    except web.HTTPRequestEntityTooLarge:
+        raise _too_large(max_bytes) from None
+    if len(raw) > max_bytes:
+        raise _too_large(max_bytes)
+    return raw
+
+
+def parse_json(raw: bytes) -> object:
+    """A JSON body, bounded: at most ``MAX_JSON_CONTAINERS`` objects and arrays, nested at most
+    ``MAX_JSON_DEPTH`` deep; 400 invalidSyntax otherwise.
+
+    Every body of the ingress passes here (SCIM resources, PATCH, Bulk, .search, management),
+    so what is queued can always be encoded and decoded again, and a body costs the ingress
+    work in proportion to its (bounded) size, never more."""
+    if not raw.strip():
+        raise InvalidSyntax("The request body is empty; a JSON object is required")
+    # An upper bound of the containers (brackets inside strings count too), at C speed, before
+    # anything is parsed.
+    if raw.count(b"{") + raw.count(b"[") > MAX_JSON_CONTAINERS:
+        raise InvalidSyntax(f"The request body holds more than {MAX_JSON_CONTAINERS} JSON objects and arrays")
+    try:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise InvalidSyntax(f"The request body is not valid JSON: {error}") from None
+    check_depth(document)
+    return document
+
+
+def check_depth(document: object) -> None:
+    """Raise InvalidSyntax if ``document`` nests deeper than ``MAX_JSON_DEPTH``. One pass, no
+    recursion."""
+    if type(document) is not dict and type(document) is not list:
+        return
+    stack = [(document, 1)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node, depth = pop()
+        if depth > MAX_JSON_DEPTH:
+            raise InvalidSyntax(f"The request body is nested more than {MAX_JSON_DEPTH} levels deep")
+        for child in node.values() if type(node) is dict else node:
+            kind = type(child)
+            if kind is dict or kind is list:
+                push((child, depth + 1))
+
+
 async def read_json(request: web.Request, max_bytes: int) -> object:
     """The request's JSON body. Accepts application/scim+json, application/json (and text/json)."""
     if request.content_length is not None and request.content_length > max_bytes:
-        raise PayloadTooLarge(f"The request body exceeds the maximum of {max_bytes} bytes")
+        raise _too_large(max_bytes)
     content_type = request.headers.get("Content-Type", "")
     if not _is_json_type(content_type):
         raise ScimError(
@@ -27,22 +93,25 @@ async def read_json(request: web.Request, max_bytes: int) -> object:
             status=415,
             scim_type="invalidSyntax",
         )
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge as too_large:
-        raise PayloadTooLarge(f"The request body exceeds the maximum of {max_bytes} bytes") from too_large
-    if not raw.strip():
-        raise InvalidSyntax("The request body is empty; a JSON object is required")
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as error:
-        raise InvalidSyntax(f"The request body is not valid JSON: {error}") from None
+    return parse_json(await read_body(request, max_bytes, request.app[SETTINGS].body_timeout))
 
 
 def json_object(body: object, what: str = "request body") -> dict:
     if not isinstance(body, dict):
         raise InvalidSyntax(f"The {what} must be a JSON object")
     return body
+
+
+def member(body: dict, name: str, default=None):
+    """Member ``name`` of a request object, matched case-insensitively (SCIM member names are):
+    the exact spelling if present, else the first in any case, as the PATCH parser reads them."""
+    if name in body:
+        return body[name]
+    lowered = name.lower()
+    for key, value in body.items():
+        if key.lower() == lowered:
+            return value
+    return default
 
 
 def _query(request: web.Request, name: str) -> str | None:
@@ -65,8 +134,12 @@ def _int_param(raw: str | None, name: str) -> int | None:
 
 @dataclass(frozen=True)
 class Projection:
+    """A request's ``attributes``/``excludedAttributes`` (RFC 7644 §3.9). The names are resolved
+    once per resource type (``selection``), however many resources the answer renders."""
+
     attributes: list[str] | None
     excluded: list[str] | None
+    _selections: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def requested(self) -> bool:
@@ -80,6 +153,12 @@ class Projection:
         if self.excluded:
             return not any(a.lower().rsplit(":", 1)[-1] == lowered for a in self.excluded)
         return True
+
+    def selection(self, resource_type: str) -> Selection:
+        found = self._selections.get(resource_type)
+        if found is None:
+            found = self._selections[resource_type] = selection(resource_type, self.attributes, self.excluded)
+        return found
 
 
 def projection(request: web.Request) -> Projection:
@@ -115,8 +194,7 @@ def list_params(source, max_results: int) -> ListParams:
     if isinstance(source, web.Request):
         get = lambda name: _query(source, name)  # noqa: E731
     else:
-        lowered = {str(k).lower(): v for k, v in source.items()}
-        get = lambda name: None if lowered.get(name.lower()) is None else str(lowered[name.lower()])  # noqa: E731
+        get = lambda name: _body_param(source, name)  # noqa: E731
     start = _int_param(get("startIndex"), "startIndex")
     count = _int_param(get("count"), "count")
     order = (get("sortOrder") or "ascending").strip().lower()
@@ -132,3 +210,18 @@ def list_params(source, max_results: int) -> ListParams:
         descending=order == "descending",
         cursor=None if cursor is None else cursor.strip(),
     )
+
+
+# The types a SearchRequest member may have (RFC 7644 §3.4.3); numbers may also come as strings.
+_SEARCH_TYPES = {"startindex": (int, str), "count": (int, str)}
+
+
+def _body_param(body: dict, name: str) -> str | None:
+    value = member(body, name)
+    if value is None:
+        return None
+    kinds = _SEARCH_TYPES.get(name.lower(), (str,))
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        wanted = "an integer" if int in kinds else "a string"
+        raise InvalidValue(f"{name} must be {wanted}")
+    return str(value)

@@ -15,13 +15,14 @@ from aiohttp import web
 from api import context, origin, search
 from api.keys import DISPATCHER, ENGINE, SETTINGS
 from api.metrics import COMMAND_TIMEOUTS, COMMANDS
-from api.requests import Projection, json_object, list_params, projection, read_json
+from api.requests import Projection, json_object, list_params, member, projection, read_json
 from api.responses import scim_response
 from domain import commands as c
 from domain.commands import Command, Reply
-from domain.errors import InvalidValue, NotFound, ScimError, Unavailable
+from domain.errors import InvalidValue, NotFound, PayloadTooLarge, ScimError, Unavailable
+from domain.limits import MAX_PATCH_OPERATIONS
 from domain.patch import prepare_patch
-from domain.resource import normalize, parse_attribute_list, render
+from domain.resource import check_patch_values, normalize, parse_attribute_list, render
 from infra.ids import new_command_id
 from infra.redis.dispatcher import Backpressure, CommandTimeout, WritesUnavailable
 from infra.redis.wire import UnencodableCommand
@@ -72,8 +73,7 @@ class ResourceEndpoints:
             document,
             id=id,
             meta=context.meta(self.kind.name, id, created, updated, version, base),
-            attributes=proj.attributes,
-            excluded_attributes=proj.excluded,
+            selected=proj.selection(self.kind.name),
             **extra,
         )
 
@@ -133,9 +133,16 @@ class ResourceEndpoints:
         return {"kind": self.kind.replace, "resource_id": resource_id, "body": payload, "options": options}
 
     def patch_command(self, resource_id: str, body: dict, proj: Projection, *, no_content: bool | None = None) -> dict:
-        # Parsed and resolved here, so bad requests are answered before anything is queued;
-        # only the operations the parser read travel, never a password.
+        raw_operations = member(body, "Operations")
+        if isinstance(raw_operations, list) and len(raw_operations) > MAX_PATCH_OPERATIONS:
+            raise PayloadTooLarge(
+                f"The number of PATCH operations ({len(raw_operations)}) exceeds the maximum ({MAX_PATCH_OPERATIONS})."
+            )
+        # Parsed and resolved here, so bad requests (and values the store could not keep) are
+        # answered before anything is queued; only the operations the parser read travel, never
+        # a password.
         prepared = prepare_patch(self.kind.name, body)
+        check_patch_values(self.kind.name, prepared.operations)
         options: dict = {"password_supplied": prepared.password_supplied}
         if not prepared.operations:
             options["password_only"] = True
@@ -202,9 +209,8 @@ async def list_response(request: web.Request, endpoints: list, params, proj: Pro
         else:
             scope = "/".join(e.kind.endpoint for e in endpoints)
             settings = request.app[SETTINGS]
-            codec = search.CursorCodec(
-                search.cursor_key(settings), org_id, scope, params, timeout=settings.cursor_timeout
-            )
+            key = await request.app[search.CURSOR_KEY].get()
+            codec = search.CursorCodec(key, org_id, scope, params, timeout=settings.cursor_timeout)
             page = await search.cursor_page(conn, org_id, sources, codec, params.cursor, params.count)
         computed: dict = {}
         for e in endpoints:
@@ -261,19 +267,16 @@ def _normalized_payload(resource_type: str, body: dict) -> tuple[dict, dict]:
 
 
 def search_request(body: dict, max_results: int):
-    schemas = body.get("schemas")
+    """The list parameters and projection of a SearchRequest body (RFC 7644 §3.4.3); member
+    names are case-insensitive, and a member of the wrong JSON type is 400 invalidValue."""
+    schemas = member(body, "schemas")
     if schemas is not None and (
         not isinstance(schemas, list) or SEARCH_REQUEST.lower() not in [str(s).lower() for s in schemas]
     ):
         raise ScimError(f"A search request must carry the schema {SEARCH_REQUEST}", scim_type="invalidSyntax")
-
-    def joined(name):
-        value = next((v for k, v in body.items() if k.lower() == name.lower()), None)
-        if isinstance(value, list):
-            return ",".join(str(item) for item in value)
-        return value
-
-    proj = Projection(parse_attribute_list(joined("attributes")), parse_attribute_list(joined("excludedAttributes")))
+    proj = Projection(
+        parse_attribute_list(member(body, "attributes")), parse_attribute_list(member(body, "excludedAttributes"))
+    )
     return list_params(body, max_results), proj
 
 

@@ -17,22 +17,31 @@ characters), bound to the organization, the endpoint, the filter and the sort, a
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
+from aiohttp import web
 from sqlalchemy import ColumnElement, false
 
-from domain.errors import InvalidFilter, InvalidValue, ScimError
+from api.keys import REDIS, SETTINGS
+from domain.errors import InvalidFilter, InvalidValue, ScimError, Unavailable
+from domain.limits import MAX_CURSOR_LENGTH
 from domain.filter.ast import AttrPath
 from domain.filter.parser import parse_filter, parse_patch_path
 from infra.config import Settings
+from infra.logging import get_logger
 from infra.store import queries
 from infra.store.filter_sql import compile_filter, sort_column
+
+
+log = get_logger(__name__)
 
 
 class InvalidCursor(ScimError):
@@ -43,13 +52,61 @@ class ExpiredCursor(ScimError):
     scim_type = "expiredCursor"
 
 
-def cursor_key(settings: Settings) -> bytes:
-    """The HMAC key of cursors: ``SCIMGATE_CURSOR_SECRET`` when set; otherwise derived from the
-    store's URL, so that every ingress process of one deployment accepts the others' cursors.
+#: The Redis key of the random cursor secret shared by every ingress of a deployment.
+CURSOR_SECRET_KEY = "scimgate:cursor-secret"
+
+
+class CursorKey:
+    """The HMAC key of cursors: from ``SCIMGATE_CURSOR_SECRET`` when set; otherwise a random
+    32-byte secret kept in Redis (``SET … NX`` by whichever ingress starts first, then ``GET``),
+    so that every ingress process of one deployment accepts the others' cursors and nobody can
+    forge one from what they know of the deployment. Fetched once and cached for the process.
     (Integrity, not confidentiality: a cursor only ever positions a listing the caller's token
     may read anyway, and it is checked against the URL's organization.)"""
-    secret = settings.cursor_secret or f"scimgate-cursor:{settings.database_url}"
-    return hashlib.sha256(secret.encode()).digest()
+
+    def __init__(self, settings: Settings, redis):
+        self._redis = redis
+        self._key = _derive(settings.cursor_secret.encode()) if settings.cursor_secret else None
+
+    async def get(self) -> bytes:
+        if self._key is None:
+            try:
+                async with asyncio.timeout(5):
+                    self._key = _derive(await _shared_secret(self._redis))
+            except Exception as exc:  # Redis down: no cursor can be checked or made right now
+                log.warning("cursor_secret_unavailable", error=str(exc)[:200])
+                raise Unavailable(
+                    "Cursor paging is unavailable for a moment; retry the request", headers={"Retry-After": "5"}
+                ) from None
+        return self._key
+
+
+def _derive(secret: bytes) -> bytes:
+    return hashlib.sha256(b"scimgate-cursor:" + secret).digest()
+
+
+async def _shared_secret(redis) -> bytes:
+    for _ in range(3):
+        await redis.set(CURSOR_SECRET_KEY, secrets.token_hex(32), nx=True)
+        value = await redis.get(CURSOR_SECRET_KEY)
+        if value:
+            return value if isinstance(value, bytes) else value.encode()
+    raise RuntimeError(f"{CURSOR_SECRET_KEY} could not be read back from Redis")
+
+
+CURSOR_KEY = web.AppKey("cursor_key", CursorKey)
+
+
+async def cursor_key_context(app: web.Application):
+    """aiohttp ``cleanup_ctx``: fetch the cursor key at ingress start (or on first use, if Redis
+    is not reachable yet)."""
+    holder = CursorKey(app[SETTINGS], app[REDIS])
+    try:
+        await holder.get()
+    except Unavailable:
+        pass  # logged; the first cursor request tries again
+    app[CURSOR_KEY] = holder
+    yield
 
 
 # ============================================================================ sources
@@ -163,31 +220,53 @@ class CursorCodec:
         return base64.urlsafe_b64encode(payload).rstrip(b"=").decode() + "." + self._mac(payload)
 
     def decode(self, text: str, sources: list[Source]) -> _Position:
+        """The position a cursor of ours holds; ``invalidCursor`` for anything else: not ours (a
+        bad MAC), for another organization, listing, filter or sort, or (if its MAC were ever
+        right) a payload of the wrong shape; ``expiredCursor`` past its lifetime."""
         invalid = InvalidCursor(
             "The cursor is invalid: send an empty cursor for the first page, then the nextCursor or "
             "previousCursor of the previous page, with the same filter and sort"
         )
+        if len(text) > MAX_CURSOR_LENGTH or not text.isascii():
+            raise invalid
         try:
             body, mac = text.split(".")
             payload = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
         except (ValueError, TypeError):
             raise invalid from None
-        if not hmac.compare_digest(mac, self._mac(payload)):
+        if not hmac.compare_digest(mac.encode(), self._mac(payload).encode()):
             raise invalid
-        data = orjson.loads(payload)
-        if data.get("o") != self.org_id or data.get("q") != self.binding:
-            raise invalid
-        phase, values = data.get("p"), data.get("k")
-        if not isinstance(phase, int) or not 0 <= phase < len(sources) or not isinstance(values, list):
-            raise invalid
-        if len(values) != len(sources[phase].order):
-            raise invalid
-        if time.time() - data.get("t", 0) > self.timeout:
+        try:
+            data = orjson.loads(payload)
+            position, made = self._position(data, sources)
+        except (ValueError, TypeError, KeyError, AttributeError):  # orjson.JSONDecodeError is a ValueError
+            raise invalid from None
+        if time.time() - made > self.timeout:
             raise ExpiredCursor(
                 f"The cursor has expired (cursors are valid for {self.timeout} seconds); start again "
                 "with an empty cursor"
             )
-        return _Position(phase, [_from_json(value) for value in values], bool(data.get("b")))
+        return position
+
+    def _position(self, data, sources: list[Source]) -> tuple[_Position, float]:
+        """The position and making time of a decoded payload; ValueError/TypeError/KeyError when
+        it is not exactly what ``encode`` writes."""
+        if not isinstance(data, dict) or data["o"] != self.org_id or data["q"] != self.binding:
+            raise ValueError("not this listing's cursor")
+        phase, values, backward, made = data["p"], data["k"], data["b"], data["t"]
+        if type(phase) is not int or not 0 <= phase < len(sources):
+            raise ValueError("phase")
+        if type(values) is not list or len(values) != len(sources[phase].order):
+            raise ValueError("values")
+        if backward not in (0, 1) or type(backward) is not int:
+            raise ValueError("direction")
+        if type(made) not in (int, float):
+            raise ValueError("time")
+        decoded = [_from_json(value) for value in values]
+        # The order ends with ``seq``; with a sortBy it starts with the "attribute missing" flag.
+        if type(decoded[-1]) is not int or (len(decoded) == 3 and decoded[0] not in (0, 1)):
+            raise ValueError("keys")
+        return _Position(phase, decoded, bool(backward)), made
 
 
 def _to_json(value):
@@ -197,8 +276,15 @@ def _to_json(value):
 
 
 def _from_json(value):
-    if isinstance(value, dict) and "dt" in value:
-        return datetime.fromisoformat(value["dt"])
+    if isinstance(value, dict):
+        if list(value) != ["dt"] or not isinstance(value["dt"], str):
+            raise ValueError("not a dateTime")
+        moment = datetime.fromisoformat(value["dt"])
+        if moment.tzinfo is not None:  # the store's timestamps are naive UTC
+            raise ValueError("not a stored dateTime")
+        return moment
+    if value is not None and type(value) not in (str, int, float, bool):
+        raise TypeError("not a scalar")
     return value
 
 

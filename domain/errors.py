@@ -103,3 +103,7 @@ class Forbidden(ScimError):
 
 class Unavailable(ScimError):
     status = 503
+
+
+class RequestTimeout(ScimError):
+    status = 408

@@ -22,6 +22,7 @@ from typing import Any
 
 from domain.errors import InvalidSyntax, InvalidValue, Mutability
 from domain.filter.ast import AttrPath
+from domain.limits import MAX_ATTRIBUTE_NAMES, MAX_INDEXED_STRING
 from domain.schema.enterprise import ENTERPRISE_USER_SCHEMA
 from domain.schema.model import (
     ALWAYS,
@@ -57,6 +58,8 @@ __all__ = [
     "normalize",
     "render",
     "parse_attribute_list",
+    "Selection",
+    "selection",
     "is_requested",
     "coerce_value",
     "coerce_member_refs",
@@ -64,6 +67,8 @@ __all__ = [
     "coerce_simple",
     "resolve_key",
     "check_required",
+    "check_indexed_lengths",
+    "check_patch_values",
     "changed_attributes",
 ]
 
@@ -258,6 +263,8 @@ def coerce_member_refs(value: Any) -> dict[str, str | None]:
             raise InvalidValue("each value of 'members' must have a non-empty string 'value'")
         if "\x00" in member_id or (display and "\x00" in display):
             raise InvalidValue("'members' must not contain the NUL character (\\u0000)")
+        if display and len(display) > MAX_INDEXED_STRING:
+            raise InvalidValue(f"'members.display' must be at most {MAX_INDEXED_STRING} characters")
         if member_id not in refs or refs[member_id] is None:
             refs[member_id] = display
     return refs
@@ -282,8 +289,8 @@ def changed_attributes(resource_type_name: str, before: dict, after: dict) -> li
 
 
 def check_required(resource_type_name: str, document: dict) -> None:
-    """Raise InvalidValue unless the document holds every required attribute; ``userName`` and
-    a Group's ``displayName`` must be non-empty strings."""
+    """Raise InvalidValue unless the document holds every required attribute (``userName`` and
+    a Group's ``displayName`` must be non-empty strings) and fits the store's columns."""
     rt = resource_type(resource_type_name)
     for schema_def in schemas_for(resource_type_name):
         root = document if schema_def.id == rt.schema else document.get(schema_def.id, {})
@@ -295,6 +302,54 @@ def check_required(resource_type_name: str, document: dict) -> None:
                 raise InvalidValue(f"required attribute '{attr.name}' is missing")
             if attr.type == STRING and not attr.multi_valued and not str(value).strip():
                 raise InvalidValue(f"'{attr.name}' must be a non-empty string")
+    check_indexed_lengths(resource_type_name, document)
+
+
+#: The attributes the store copies into ``String(512)`` columns (``infra/store/tables.py``).
+_INDEXED = {"User": ("userName", "displayName", "externalId"), "Group": ("displayName", "externalId")}
+
+
+def check_indexed_lengths(resource_type_name: str, document: dict) -> None:
+    """Raise InvalidValue when an attribute the store indexes is longer than its column.
+
+    PostgreSQL would refuse it and SQLite would keep it; both backends answer the same."""
+    for name in _INDEXED.get(resource_type(resource_type_name).id, ()):
+        _check_indexed(name, document.get(name))
+
+
+def _check_indexed(name: str, value: Any) -> None:
+    if isinstance(value, str) and len(value) > MAX_INDEXED_STRING:
+        raise InvalidValue(f"'{name}' must be at most {MAX_INDEXED_STRING} characters, got {len(value)}")
+
+
+def check_patch_values(resource_type_name: str, operations: list) -> None:
+    """What the ingress can check of a PATCH's values without the stored resource: that the
+    strings it would put in the store's indexed columns fit them, and that members added or
+    set are well-formed (``coerce_member_refs``). The PATCH engine applies the same rules to
+    the outcome, so the answer is the same wherever it is found.
+
+    ``operations`` are parsed PATCH operations (``op``, ``path``, ``value``)."""
+    rt_id = _rt(resource_type_name).id
+    for operation in operations:
+        if operation.op == "remove":
+            continue
+        path = operation.path
+        if path is None:
+            if isinstance(operation.value, dict):
+                for key, value in operation.value.items():
+                    _check_patch_target(rt_id, resolve_key(rt_id, key) if isinstance(key, str) else None, value)
+        elif path.value_filter is None and path.sub_attr is None:
+            _check_patch_target(rt_id, resolve(rt_id, path.attr), operation.value)
+
+
+def _check_patch_target(rt_id: str, resolved: ResolvedAttr | None, value: Any) -> None:
+    if resolved is None or resolved.sub is not None or len(resolved.json_keys) != 1:
+        return
+    name = resolved.attr.name
+    if rt_id == "Group" and name == "members":
+        coerce_member_refs(value)
+    elif name in _INDEXED[rt_id]:
+        _check_indexed(name, value)
 
 
 # --------------------------------------------------------------------------------------------
@@ -495,17 +550,40 @@ def _check_immutable(resource_type_name: str, existing: dict, document: dict) ->
 # --------------------------------------------------------------------------------------------
 
 
-def parse_attribute_list(text: str | None) -> list[str] | None:
-    """Split an ``attributes``/``excludedAttributes`` query parameter; None when empty."""
-    if text is None:
+def parse_attribute_list(value: Any) -> list[str] | None:
+    """The names of an ``attributes``/``excludedAttributes`` parameter; None when empty.
+
+    A query parameter is one comma-separated string; a SearchRequest member is a list of
+    strings (each may itself be comma-separated) or one string. Names are deduplicated
+    case-insensitively, keeping the first spelling. Anything but strings is 400 invalidValue,
+    and so are more than ``MAX_ATTRIBUTE_NAMES`` names (before deduplication: the list is what
+    costs the work).
+    """
+    if value is None:
         return None
-    names = [part.strip() for part in text.split(",")]
-    names = [name for name in names if name]
-    return names or None
+    if isinstance(value, str):
+        parts = value.split(",")
+    elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+        parts = [part for item in value for part in item.split(",")]
+    else:
+        raise InvalidValue("'attributes' and 'excludedAttributes' must be strings (or a list of strings)")
+    names: dict[str, str] = {}
+    count = 0
+    for part in parts:
+        name = part.strip()
+        if not name:
+            continue
+        count += 1
+        if count > MAX_ATTRIBUTE_NAMES:
+            raise InvalidValue(
+                f"'attributes' and 'excludedAttributes' may name at most {MAX_ATTRIBUTE_NAMES} attributes"
+            )
+        names.setdefault(name.lower(), name)
+    return list(names.values()) or None
 
 
 @dataclass
-class _Selection:
+class _Names:
     """Attribute names selected by a parameter: top-level key path → sub-attribute names
     (None for the whole attribute)."""
 
@@ -520,24 +598,43 @@ class _Selection:
             self.entries[key].add(sub)  # type: ignore[union-attr]
 
 
-def _selection(resource_type_name: str, names: list[str] | None) -> _Selection | None:
+def _names(resource_type_name: str, names: list[str] | None) -> _Names | None:
     if names is None:
         return None
-    selection = _Selection()
+    selected = _Names()
     rt = resource_type(resource_type_name)
+    urns = _schema_urns(resource_type_name)
     for name in names:
         ext = schema(name)
-        if ext is not None and ext.id.lower() in _schema_urns(resource_type_name):
+        if ext is not None and ext.id.lower() in urns:
             for attr in ext.attributes:
                 key = (attr.name,) if ext.id == rt.schema else (ext.id, attr.name)
-                selection.add(key, None)
+                selected.add(key, None)
             continue
         resolved = resolve_key(resource_type_name, name)
         if resolved is None:
             continue  # unknown names are ignored (liberal)
         top = resolved.json_keys[: len(resolved.json_keys) - (1 if resolved.sub else 0)]
-        selection.add(top, resolved.sub.name if resolved.sub else None)
-    return selection
+        selected.add(top, resolved.sub.name if resolved.sub else None)
+    return selected
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The ``attributes``/``excludedAttributes`` of a request resolved against one resource
+    type: built once per request (``selection``) and applied to every resource rendered."""
+
+    resource_type: str
+    include: _Names | None = None
+    exclude: _Names | None = None
+
+
+def selection(
+    resource_type_name: str, attributes: list[str] | None = None, excluded_attributes: list[str] | None = None
+) -> Selection:
+    """Resolve the names of ``attributes``/``excludedAttributes`` for ``resource_type_name``."""
+    rt = _rt(resource_type_name)
+    return Selection(rt.id, _names(rt.id, attributes), _names(rt.id, excluded_attributes))
 
 
 def is_requested(
@@ -545,6 +642,8 @@ def is_requested(
     name: str,
     attributes: list[str] | None = None,
     excluded_attributes: list[str] | None = None,
+    *,
+    selected: Selection | None = None,
 ) -> bool:
     """Whether top-level attribute ``name`` (e.g. ``members``) would appear in the rendered
     resource, so callers can skip loading what would not be sent."""
@@ -552,13 +651,12 @@ def is_requested(
     if resolved is None:
         return False
     key = resolved.json_keys[: len(resolved.json_keys) - (1 if resolved.sub else 0)]
-    include = _selection(resource_type, attributes)
-    exclude = _selection(resource_type, excluded_attributes)
-    return _decide(resolved.attr, key, include, exclude) is not False
+    chosen = selected or selection(resource_type, attributes, excluded_attributes)
+    return _decide(resolved.attr, key, chosen.include, chosen.exclude) is not False
 
 
-def _decide(attr: AttributeDef, key: tuple[str, ...], include: _Selection | None,
-            exclude: _Selection | None) -> bool | set[str]:
+def _decide(attr: AttributeDef, key: tuple[str, ...], include: _Names | None,
+            exclude: _Names | None) -> bool | set[str]:
     """Whether a top-level attribute is sent: False (drop it), True (send it; sub-attribute
     exclusions are applied by the caller) or a set (send only these sub-attributes)."""
     if attr.returned == NEVER or attr.mutability == WRITE_ONLY:
@@ -614,6 +712,7 @@ def render(
     groups: list[dict] | None = None,
     attributes: list[str] | None = None,
     excluded_attributes: list[str] | None = None,
+    selected: Selection | None = None,
 ) -> dict:
     """The SCIM JSON of a stored resource, projected per RFC 7644 §3.9.
 
@@ -622,10 +721,15 @@ def render(
     ``location``, ``version``); ``members`` (Group) and ``groups`` (User) are sent when given.
     Attributes and sub-attributes returned ``never`` are never sent, ``always`` always,
     ``request`` only when named in ``attributes``. Unknown names in either list are ignored.
+    ``selected`` is the request's ``selection`` (resolve the names once, render many resources);
+    without it ``attributes``/``excluded_attributes`` are resolved for this one call.
     """
     rt = _rt(resource_type)
-    include = _selection(rt.id, attributes)
-    exclude = _selection(rt.id, excluded_attributes)
+    if selected is None:
+        selected = selection(rt.id, attributes, excluded_attributes)
+    elif selected.resource_type != rt.id:
+        raise ValueError(f"a selection for {selected.resource_type} cannot render a {rt.id}")
+    include, exclude = selected.include, selected.exclude
     core_schema = schemas_for(rt.id)[0]
 
     full: list[tuple[AttributeDef, tuple[str, ...], Any]] = [
@@ -665,7 +769,8 @@ def render(
             if exclude is not None and include is None and isinstance(exclude.entries.get(key), set):
                 drop = exclude.entries[key]
             requested = keep
-            value = _project_complex(attr, copy.deepcopy(value), keep, drop, requested)
+            # _project_complex builds new objects of simple sub-values: nothing of ``value`` is shared.
+            value = _project_complex(attr, value, keep, drop, requested)
             if (value == {} or value == []) and attr.returned != ALWAYS and key != ("members",) \
                     and key != ("groups",):
                 continue

@@ -52,7 +52,7 @@ class Settings:
     log_level: str = field(default_factory=lambda: os.environ.get("SCIMGATE_LOG_LEVEL", "INFO"))
     # How long a decided command's id and reply are kept (redelivery and the fence need minutes).
     ledger_retention_hours: float = field(default_factory=lambda: _float("SCIMGATE_LEDGER_RETENTION_HOURS", 24.0))
-    # RFC 9865 cursors: HMAC secret (default: derived from the store URL, shared by every ingress
+    # RFC 9865 cursors: HMAC secret (default: a random one kept in Redis, shared by every ingress
     # of one deployment) and lifetime in seconds.
     cursor_secret: str = field(default_factory=lambda: os.environ.get("SCIMGATE_CURSOR_SECRET", ""))
     cursor_timeout: int = field(default_factory=lambda: _int("SCIMGATE_CURSOR_TIMEOUT", 86_400))
@@ -91,6 +91,9 @@ class Settings:
     source_refusal_rate: float = field(default_factory=lambda: _float("SCIMGATE_SOURCE_REFUSAL_RATE", 1.0))
     source_refusal_burst: float = field(default_factory=lambda: _float("SCIMGATE_SOURCE_REFUSAL_BURST", 100.0))
     refusal_summary_seconds: float = field(default_factory=lambda: _float("SCIMGATE_REFUSAL_SUMMARY_SECONDS", 60.0))
+
+    # Seconds a client may take to send a request body before it is answered 408.
+    body_timeout: float = field(default_factory=lambda: _float("SCIMGATE_BODY_TIMEOUT", 30.0))
 
     @property
     def worker_wedged_after(self) -> float:

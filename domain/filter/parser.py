@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from domain.errors import InvalidFilter, InvalidPath, ScimError
+from domain.limits import MAX_FILTER_DEPTH, MAX_FILTER_LENGTH, MAX_FILTER_TERMS, MAX_NUMBER_LENGTH
 from domain.filter.ast import (
     COMPARE_OPS,
     And,
@@ -39,10 +40,11 @@ from domain.filter.ast import (
 
 __all__ = ["parse_filter", "parse_patch_path"]
 
-# How deeply parentheses / not / value filters may nest before the filter is refused.
-MAX_DEPTH = 50
-MAX_LENGTH = 10_000
-MAX_TERMS = 500  # attribute expressions in one filter
+# How long a filter or path may be, how deeply parentheses / not / value filters may nest, how
+# many attribute expressions it may hold and how long a number in it may be (domain/limits.py).
+MAX_DEPTH = MAX_FILTER_DEPTH
+MAX_LENGTH = MAX_FILTER_LENGTH
+MAX_TERMS = MAX_FILTER_TERMS
 
 _NAME = r"\$?[A-Za-z][A-Za-z0-9_\-]*"
 _NAME_RE = re.compile(_NAME)
@@ -56,8 +58,7 @@ _LOGICAL = ("and", "or")
 # --------------------------------------------------------------------------- tokens
 
 
-@dataclass(frozen=True)
-class _Token:
+class _Token(NamedTuple):  # a tuple: tokens are made by the thousand
     kind: str  # "word" | "string" | "(" | ")" | "[" | "]" | "end"
     text: str  # the source text of the token
     pos: int  # 0-based offset into the source
@@ -69,46 +70,38 @@ class _Token:
         return repr(self.text if len(self.text) <= 40 else self.text[:37] + "...")
 
 
+# One token per match, scanned at C speed: whitespace, punctuation, a JSON string (its closing
+# quote optional, so that an unterminated one is found and reported), or a word.
+_TOKEN_RE = re.compile(
+    r'(?P<space>\s+)|(?P<punct>[()\[\]])|(?P<string>"(?:[^"\\]|\\.)*(?P<close>")?)|(?P<word>[^\s()\[\]"]+)',
+    re.DOTALL,
+)
+
+
 def _tokenize(text: str, error: type[ScimError]) -> list[_Token]:
     tokens: list[_Token] = []
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch.isspace():
-            i += 1
-        elif ch in _PUNCT:
-            tokens.append(_Token(ch, ch, i))
-            i += 1
-        elif ch == '"':
-            end = _string_end(text, i, error)
-            literal = text[i:end]
-            tokens.append(_Token("string", literal, i, _decode_string(literal, i, error)))
-            i = end
-        else:
-            start = i
-            while i < n and not text[i].isspace() and text[i] not in _PUNCT and text[i] != '"':
-                i += 1
-            tokens.append(_Token("word", text[start:i], start))
-    tokens.append(_Token("end", "", n))
+    for match in _TOKEN_RE.finditer(text):
+        kind, start, literal = match.lastgroup, match.start(), match.group()
+        if kind == "space":
+            continue
+        if kind == "punct":
+            tokens.append(_Token(literal, literal, start))
+        elif kind == "word":
+            tokens.append(_Token("word", literal, start))
+        else:  # a string
+            if match.group("close") is None:
+                raise error(f"unterminated string starting at position {start}")
+            tokens.append(_Token("string", literal, start, _decode_string(literal, start, error)))
+    tokens.append(_Token("end", "", len(text)))
     return tokens
 
 
-def _string_end(text: str, start: int, error: type[ScimError]) -> int:
-    """The offset just past the closing quote of the JSON string opening at ``start``."""
-    i = start + 1
-    while i < len(text):
-        if text[i] == "\\":
-            i += 2
-        elif text[i] == '"':
-            return i + 1
-        else:
-            i += 1
-    raise error(f"unterminated string starting at position {start}")
+_STRING_DECODER = json.JSONDecoder(strict=False)
 
 
 def _decode_string(literal: str, pos: int, error: type[ScimError]) -> str:
     try:
-        value = json.loads(literal, strict=False)
+        value = literal[1:-1] if "\\" not in literal else _STRING_DECODER.decode(literal)
     except (ValueError, RecursionError) as exc:
         raise error(f"invalid string at position {pos}: {exc}") from None
     try:
@@ -247,6 +240,11 @@ class _Parser:
         if token.kind != "word" or token.text.lower() in _LOGICAL:
             self.fail("a value (a string, number, true, false or null)")
         self.advance()
+        if len(token.text) > MAX_NUMBER_LENGTH and _JSON_NUMBER_RE.fullmatch(token.text):
+            # Python cannot even convert an integer of more than 4,300 digits; no value is this long.
+            raise self.error(
+                f"at position {token.pos}: a number of more than {MAX_NUMBER_LENGTH} characters"
+            )
         return _word_value(token.text)
 
     # -- attribute paths

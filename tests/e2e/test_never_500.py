@@ -26,6 +26,10 @@ PATHS = [
 ]
 
 
+SEARCH_KEYS = ["schemas", "attributes", "excludedAttributes", "filter", "sortBy", "sortOrder", "startIndex", "count",
+               "cursor", "ATTRIBUTES", "Filter"]
+
+
 def _dumps(body) -> bytes:
     return json.dumps(body).encode()  # stdlib: big integers too
 
@@ -100,6 +104,9 @@ def test_random_bodies_never_500(scim, seed):
                              "cursor", "sortOrder"]): str(random_value(rng))}
         assert_no_500(scim.get("/Users", params=query))
         assert_no_500(scim.get("/Groups", params=query))
+        search = {rng.choice(SEARCH_KEYS): random_value(rng) for _ in range(rng.randrange(1, 4))}
+        assert_no_500(scim.post(rng.choice(["/.search", "/Users/.search", "/Groups/.search"]), content=_dumps(search),
+                                headers={"Content-Type": "application/scim+json"}))
     bulk = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
             "Operations": [random_value(rng) for _ in range(5)]}
     assert_no_500(scim.post("/Bulk", content=_dumps(bulk), headers={"Content-Type": "application/scim+json"}))

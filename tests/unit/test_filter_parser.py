@@ -19,6 +19,7 @@ from domain.filter.ast import (
     ValuePath,
 )
 from domain.filter.parser import MAX_DEPTH, parse_filter, parse_patch_path
+from domain.limits import MAX_NUMBER_LENGTH
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -410,3 +411,25 @@ def test_fuzz_patch_paths_only_ever_raise_invalid_path():
             parse_patch_path(text)
         except InvalidPath:
             pass
+
+
+# ------------------------------------------------------------------ numbers past any SCIM value
+
+
+@pytest.mark.parametrize("digits", [MAX_NUMBER_LENGTH + 1, 4301, 9000])
+def test_overlong_numbers_are_invalid_filter_and_invalid_path(digits):
+    number = "1" * digits
+    with pytest.raises(InvalidFilter, match="number"):
+        parse_filter(f"title eq {number}")
+    with pytest.raises(InvalidFilter, match="number"):
+        parse_filter(f"emails[value gt -{number}]")
+    with pytest.raises(InvalidPath, match="number"):
+        parse_patch_path(f"emails[value eq {number}].type")
+    with pytest.raises(InvalidFilter):
+        parse_filter(f"title eq 1.{number}")
+
+
+def test_numbers_up_to_the_bound_keep_their_json_meaning():
+    assert parse_filter("title eq " + "9" * MAX_NUMBER_LENGTH) == C("title", "eq", int("9" * MAX_NUMBER_LENGTH))
+    assert parse_filter("title eq -1.5e3") == C("title", "eq", -1500.0)
+    assert parse_filter('title eq "' + "1" * 5000 + '"') == C("title", "eq", "1" * 5000)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from domain.resource import is_requested, parse_attribute_list, render
+from domain.errors import InvalidValue
+from domain.limits import MAX_ATTRIBUTE_NAMES
+from domain.resource import is_requested, parse_attribute_list, render, selection
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -185,3 +187,59 @@ def test_excluding_every_extension_attribute_drops_its_schema():
 )
 def test_parse_attribute_list(text, expected):
     assert parse_attribute_list(text) == expected
+
+
+# ------------------------------------------------------------------ one selection per request
+
+
+def test_attribute_lists_are_deduplicated_case_insensitively_keeping_the_first_spelling():
+    assert parse_attribute_list("userName,USERNAME, emails ,userName") == ["userName", "emails"]
+    assert parse_attribute_list(["userName", "name.givenName,emails", "EMAILS"]) == [
+        "userName", "name.givenName", "emails"]
+    assert parse_attribute_list([]) is None
+
+
+@pytest.mark.parametrize("value", [5, True, {"a": 1}, [["userName"]], [None], ["userName", 1], [{"x": 1}]])
+def test_attribute_lists_of_anything_but_strings_are_invalid_value(value):
+    with pytest.raises(InvalidValue):
+        parse_attribute_list(value)
+
+
+def test_attribute_lists_are_capped_before_deduplication():
+    assert len(parse_attribute_list(",".join(f"a{i}" for i in range(MAX_ATTRIBUTE_NAMES)))) == MAX_ATTRIBUTE_NAMES
+    with pytest.raises(InvalidValue, match=str(MAX_ATTRIBUTE_NAMES)):
+        parse_attribute_list(["userName"] * (MAX_ATTRIBUTE_NAMES + 1))
+
+
+@pytest.mark.parametrize("attributes, excluded", [
+    (["userName", "name.givenName", "emails.value", f"{ENT}:manager"], None),
+    (None, ["emails", f"{ENT}:department", "name.familyName"]),
+    ([CORE], None),
+    (None, None),
+])
+def test_a_selection_made_once_renders_exactly_as_the_names_do(attributes, excluded):
+    chosen = selection("User", attributes, excluded)
+    for document in (DOCUMENT, {"userName": "other"}):
+        assert render("User", document, id=USER_ID, meta=META, groups=GROUPS, selected=chosen) == render(
+            "User", document, id=USER_ID, meta=META, groups=GROUPS, attributes=attributes,
+            excluded_attributes=excluded)
+    assert is_requested("User", "groups", selected=chosen) == is_requested("User", "groups", attributes, excluded)
+
+
+def test_a_selection_is_for_one_resource_type():
+    with pytest.raises(ValueError):
+        render("Group", {"displayName": "T"}, id="g", meta={}, selected=selection("User", ["userName"]))
+
+
+def test_rendering_many_resources_with_many_names_resolves_the_names_once(monkeypatch):
+    import domain.resource as resource
+
+    calls = []
+    real = resource.resolve_key
+    monkeypatch.setattr(resource, "resolve_key", lambda *args: calls.append(args) or real(*args))
+    names = [f"name.givenName{i}" for i in range(MAX_ATTRIBUTE_NAMES)]
+    chosen = selection("User", names)
+    resolved_once = len(calls)
+    for _ in range(100):
+        render("User", DOCUMENT, id=USER_ID, meta=META, selected=chosen)
+    assert len(calls) == resolved_once == MAX_ATTRIBUTE_NAMES

@@ -5,13 +5,15 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from api import bulk, discovery, management, operations, search
+from api import bulk, discovery, management, operations
 from api.auth import Authenticator
-from api.keys import AUTHENTICATOR, DISPATCHER, ENGINE, REDIS, SETTINGS
+from api.keys import AUTHENTICATOR, CURSOR_KEY, DISPATCHER, ENGINE, REDIS, SETTINGS
 from api.limits import rate_limits
 from api.middleware import lenient_paths, request_context, scim_errors
 from api.resources import GROUP, USER, ResourceEndpoints, root_search
+from domain.errors import Unavailable
 from infra.config import Settings
+from infra.redis.cursor_secret import CursorKey
 from infra.redis.dispatcher import CommandDispatcher
 from infra.store.engine import make_async_engine
 from infra.store.fence import StoreFence
@@ -30,6 +32,17 @@ async def _redis(app: web.Application):
     app[REDIS] = client
     yield
     await client.aclose()
+
+
+async def _cursor_key(app: web.Application):
+    """The cursor key, fetched at start (or on first use, if Redis is not reachable yet)."""
+    holder = CursorKey(app[SETTINGS], app[REDIS])
+    try:
+        await holder.get()
+    except Unavailable:
+        pass  # logged; the first cursor request tries again
+    app[CURSOR_KEY] = holder
+    yield
 
 
 async def _dispatcher(app: web.Application):
@@ -71,7 +84,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app.cleanup_ctx.extend([_store, _redis, _dispatcher])
-    app.cleanup_ctx.append(search.cursor_key_context)  # after _redis: the shared cursor secret
+    app.cleanup_ctx.append(_cursor_key)  # after _redis: the shared cursor secret
     app.router.add_get("/healthz", operations.healthz)
     app.router.add_get("/readyz", operations.readyz)
     app.router.add_get("/metrics", operations.metrics)

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import structlog
 from aiohttp import web
 
-from api import context, origin, search
-from api.keys import DISPATCHER, ENGINE, SETTINGS
+from api import context, origin
+from api.keys import CURSOR_KEY, DISPATCHER, ENGINE, SETTINGS
 from api.metrics import COMMAND_TIMEOUTS, COMMANDS
 from api.requests import Projection, json_object, list_params, member, projection, read_json
 from api.responses import scim_response
@@ -28,7 +28,7 @@ from infra.ids import new_command_id
 from infra.redis.dispatcher import Backpressure, CommandTimeout, WritesUnavailable
 from infra.redis.wire import UnencodableCommand
 from infra.store.fence import FenceUnavailable
-from infra.store import queries
+from infra.store import listing, queries
 from infra.store.tables import teams, users
 
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
@@ -204,20 +204,16 @@ class ResourceEndpoints:
 async def list_response(request: web.Request, endpoints: list, params, proj: Projection) -> web.Response:
     """A ListResponse of one or more resource types (RFC 7644 §3.4.2, RFC 9865 with a cursor)."""
     org_id = request.match_info["org_id"]
-    engine = request.app[ENGINE]
-    sources = search.compile_sources([e.kind for e in endpoints], params, engine.dialect.name)
-    async with engine.connect() as conn:
-        if params.cursor is None:
-            page = await search.index_page(conn, org_id, sources, params.start_index, params.count)
-        else:
-            scope = "/".join(e.kind.endpoint for e in endpoints)
-            settings = request.app[SETTINGS]
-            key = await request.app[search.CURSOR_KEY].get()
-            codec = search.CursorCodec(key, org_id, scope, params, timeout=settings.cursor_timeout)
-            page = await search.cursor_page(conn, org_id, sources, codec, params.cursor, params.count)
+    settings = request.app[SETTINGS]
+    cursor_key = None if params.cursor is None else await request.app[CURSOR_KEY].get()
+    async with request.app[ENGINE].connect() as conn:
+        page = await listing.list_page(
+            conn, org_id, [e.kind.name for e in endpoints], params, cursor_key=cursor_key,
+            cursor_timeout=settings.cursor_timeout,
+        )
         computed: dict = {}
         for e in endpoints:
-            ids = [row.id for source, row in page.rows if source.kind is e.kind]
+            ids = [row.id for source, row in page.rows if source.resource_type == e.kind.name]
             computed[e.kind.name] = await e._computed(conn, proj, ids) if ids else {}
     by_kind = {e.kind.name: e for e in endpoints}
     origin.base_url(request)  # computed once, here on the loop, before rendering may move to a thread
@@ -228,9 +224,9 @@ async def list_response(request: web.Request, endpoints: list, params, proj: Pro
 def _list_body(request: web.Request, proj: Projection, page, by_kind: dict, computed: dict) -> web.Response:
     resources = []
     for source, row in page.rows:
-        extra = computed[source.kind.name]
+        extra = computed[source.resource_type]
         resources.append(
-            by_kind[source.kind.name]._render_row(request, proj, row, None if extra is None else extra.get(row.id, []))
+            by_kind[source.resource_type]._render_row(request, proj, row, None if extra is None else extra.get(row.id, []))
         )
     body: dict = {"schemas": [LIST_RESPONSE]}
     if page.total is not None:

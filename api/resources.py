@@ -29,7 +29,6 @@ from infra.redis.dispatcher import Backpressure, CommandTimeout, WritesUnavailab
 from infra.redis.wire import UnencodableCommand
 from infra.store.fence import FenceUnavailable
 from infra.store import listing, queries
-from infra.store.tables import teams, users
 
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
@@ -39,7 +38,6 @@ SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 class ResourceKind:
     name: str  # "User" | "Group"
     endpoint: str  # "Users" | "Groups"
-    table: object
     create: str
     replace: str
     patch: str
@@ -47,9 +45,9 @@ class ResourceKind:
     computed: str  # the read-only attribute computed from memberships: groups / members
 
 
-USER = ResourceKind("User", "Users", users, c.USER_CREATE, c.USER_REPLACE, c.USER_PATCH, c.USER_DELETE, "groups")
+USER = ResourceKind("User", "Users", c.USER_CREATE, c.USER_REPLACE, c.USER_PATCH, c.USER_DELETE, "groups")
 GROUP = ResourceKind(
-    "Group", "Groups", teams, c.GROUP_CREATE, c.GROUP_REPLACE, c.GROUP_PATCH, c.GROUP_DELETE, "members"
+    "Group", "Groups", c.GROUP_CREATE, c.GROUP_REPLACE, c.GROUP_PATCH, c.GROUP_DELETE, "members"
 )
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from api import bulk, discovery, management, operations
+from api import management, operations
 from api.auth import Authenticator
 from api.keys import AUTHENTICATOR, CURSOR_KEY, DISPATCHER, ENGINE, REDIS, SETTINGS
 from api.limits import rate_limits
 from api.middleware import lenient_paths, request_context, scim_errors
-from api.resources import GROUP, USER, ResourceEndpoints, root_search
+from api.scim_app import SCIM_PREFIX, scim_app
 from domain.errors import Unavailable
 from infra.config import Settings
 from infra.redis.cursor_secret import CursorKey
@@ -54,28 +54,6 @@ async def _dispatcher(app: web.Application):
     await dispatcher.stop()
 
 
-def _scim_routes(app: web.Application) -> None:
-    prefix = "/scim/v2/{org_id}"
-    for endpoints in (ResourceEndpoints(USER), ResourceEndpoints(GROUP)):
-        collection = f"{prefix}/{endpoints.kind.endpoint}"
-        app.router.add_get(collection, endpoints.list)
-        app.router.add_post(collection, endpoints.create)
-        app.router.add_post(f"{collection}/.search", endpoints.search)
-        app.router.add_get(collection + "/{id}", endpoints.get)
-        app.router.add_put(collection + "/{id}", endpoints.replace)
-        app.router.add_patch(collection + "/{id}", endpoints.patch)
-        app.router.add_delete(collection + "/{id}", endpoints.delete)
-    app.router.add_get(f"{prefix}/ServiceProviderConfig", discovery.service_provider_config_handler)
-    app.router.add_get(f"{prefix}/ResourceTypes", discovery.resource_types_handler)
-    app.router.add_get(prefix + "/ResourceTypes/{id}", discovery.resource_types_handler)
-    app.router.add_get(f"{prefix}/Schemas", discovery.schemas_handler)
-    app.router.add_get(prefix + "/Schemas/{id}", discovery.schemas_handler)
-    app.router.add_post(f"{prefix}/.search", root_search)
-    app.router.add_post(f"{prefix}/Bulk", bulk.bulk)
-    for unsupported in ("Me",):
-        app.router.add_route("*", f"{prefix}/{unsupported}", operations.not_implemented)
-
-
 def create_app(settings: Settings) -> web.Application:
     settings = settings.resolved()
     app = web.Application(
@@ -88,6 +66,6 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/healthz", operations.healthz)
     app.router.add_get("/readyz", operations.readyz)
     app.router.add_get("/metrics", operations.metrics)
-    _scim_routes(app)
+    app.add_subapp(SCIM_PREFIX, scim_app())  # the SCIM API: every request authorised by its middleware
     management.add_routes(app)  # the organization management API
     return app

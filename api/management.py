@@ -117,7 +117,7 @@ async def _authorize(request: web.Request, *, write: bool) -> TokenGrant:
             401, "unauthorized", "Authentication required: send Authorization: Bearer <Organization API token>"
         )
     else:
-        grant = await request.app[AUTHENTICATOR].grant_for(token)
+        grant = await request.config_dict[AUTHENTICATOR].grant_for(token)
         if grant is None or grant.org.id != org_id:
             error = ManagementError(401, "invalid_token", f"The token is not valid for organization {org_id}")
             grant = None
@@ -143,7 +143,7 @@ def _actor(request: web.Request, grant: TokenGrant) -> ManagementActor:
 async def _body(request: web.Request) -> dict:
     # Read and parsed with the bounds of every body of the ingress (size, read time, depth).
     try:
-        raw = await read_body(request, MAX_BODY_BYTES, request.app[SETTINGS].body_timeout)
+        raw = await read_body(request, MAX_BODY_BYTES, request.config_dict[SETTINGS].body_timeout)
         body = parse_json(raw) if raw.strip() else None
     except PayloadTooLarge:
         raise ManagementError(413, "body_too_large", f"The request body must be at most {MAX_BODY_BYTES} bytes") from None
@@ -158,7 +158,7 @@ async def _body(request: web.Request) -> dict:
 
 async def _read(request: web.Request, func, *args, **kwargs):
     await _authorize(request, write=False)
-    async with request.app[ENGINE].connect() as conn:
+    async with request.config_dict[ENGINE].connect() as conn:
         return await store.run(conn, func, request.match_info["org_id"], *args, **kwargs)
 
 
@@ -168,12 +168,12 @@ async def _write(request: web.Request, func, *args, action: str, resource_type: 
     org_id = request.match_info["org_id"]
     actor = _actor(request, grant)
     try:
-        async with request.app[ENGINE].begin() as conn:
+        async with request.config_dict[ENGINE].begin() as conn:
             return await store.run(conn, func, org_id, *args, actor=actor)
     except ManagementError as error:
         if error.status == 409 or error.code == "enterprise_tier_required":
             try:
-                async with request.app[ENGINE].begin() as conn:
+                async with request.config_dict[ENGINE].begin() as conn:
                     await store.run(conn, store.record_refusal, org_id, action, error, actor,
                                     resource_type=resource_type, resource_id=resource_id)
             except Exception as exc:  # the refusal stands even if its audit cannot be written

@@ -94,7 +94,7 @@ async def read_json(request: web.Request, max_bytes: int) -> object:
             status=415,
             scim_type="invalidSyntax",
         )
-    return parse_json(await read_body(request, max_bytes, request.app[SETTINGS].body_timeout))
+    return parse_json(await read_body(request, max_bytes, request.config_dict[SETTINGS].body_timeout))
 
 
 def json_object(body: object, what: str = "request body") -> dict:

@@ -95,10 +95,10 @@ class ResourceEndpoints:
     # -- reads -------------------------------------------------------------------------------
 
     async def get(self, request: web.Request) -> web.StreamResponse:
-        grant = await context.authorize(request)
+        grant = context.grant(request)
         proj = projection(request)
         resource_id = request.match_info["id"]
-        async with request.app[ENGINE].connect() as conn:
+        async with request.config_dict[ENGINE].connect() as conn:
             row = await (queries.get_user if self.kind is USER else queries.get_team)(conn, grant.org.id, resource_id)
             if row is None:
                 raise NotFound(f"{self.kind.name} {resource_id} not found")
@@ -112,14 +112,12 @@ class ResourceEndpoints:
         )
 
     async def list(self, request: web.Request) -> web.Response:
-        await context.authorize(request)
-        params = list_params(request, request.app[SETTINGS].max_results)
+        params = list_params(request, request.config_dict[SETTINGS].max_results)
         return await list_response(request, [self], params, projection(request))
 
     async def search(self, request: web.Request) -> web.Response:
-        await context.authorize(request)
-        body = json_object(await read_json(request, request.app[SETTINGS].max_body_bytes))
-        return await list_response(request, [self], *search_request(body, request.app[SETTINGS].max_results))
+        body = json_object(await read_json(request, request.config_dict[SETTINGS].max_body_bytes))
+        return await list_response(request, [self], *search_request(body, request.config_dict[SETTINGS].max_results))
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -158,26 +156,26 @@ class ResourceEndpoints:
         return {"kind": self.kind.delete, "resource_id": resource_id}
 
     async def create(self, request: web.Request) -> web.Response:
-        grant = await context.authorize(request)
-        body = json_object(await read_json(request, request.app[SETTINGS].max_body_bytes))
+        grant = context.grant(request)
+        body = json_object(await read_json(request, request.config_dict[SETTINGS].max_body_bytes))
         reply = await submit_command(request, grant, **self.create_command(body))
         return self._reply(request, reply, projection(request), created=True)
 
     async def replace(self, request: web.Request) -> web.Response:
-        grant = await context.authorize(request)
-        body = json_object(await read_json(request, request.app[SETTINGS].max_body_bytes))
+        grant = context.grant(request)
+        body = json_object(await read_json(request, request.config_dict[SETTINGS].max_body_bytes))
         reply = await submit_command(request, grant, **self.replace_command(request.match_info["id"], body))
         return self._reply(request, reply, projection(request))
 
     async def patch(self, request: web.Request) -> web.Response:
-        grant = await context.authorize(request)
-        body = json_object(await read_json(request, request.app[SETTINGS].max_body_bytes))
+        grant = context.grant(request)
+        body = json_object(await read_json(request, request.config_dict[SETTINGS].max_body_bytes))
         proj = projection(request)
         reply = await submit_command(request, grant, **self.patch_command(request.match_info["id"], body, proj))
         return self._reply(request, reply, proj)
 
     async def delete(self, request: web.Request) -> web.Response:
-        grant = await context.authorize(request)
+        grant = context.grant(request)
         reply = await submit_command(request, grant, **self.delete_command(request.match_info["id"]))
         return self._reply(request, reply, projection(request))
 
@@ -202,9 +200,9 @@ class ResourceEndpoints:
 async def list_response(request: web.Request, endpoints: list, params, proj: Projection) -> web.Response:
     """A ListResponse of one or more resource types (RFC 7644 §3.4.2, RFC 9865 with a cursor)."""
     org_id = request.match_info["org_id"]
-    settings = request.app[SETTINGS]
-    cursor_key = None if params.cursor is None else await request.app[CURSOR_KEY].get()
-    async with request.app[ENGINE].connect() as conn:
+    settings = request.config_dict[SETTINGS]
+    cursor_key = None if params.cursor is None else await request.config_dict[CURSOR_KEY].get()
+    async with request.config_dict[ENGINE].connect() as conn:
         page = await listing.list_page(
             conn, org_id, [e.kind.name for e in endpoints], params, cursor_key=cursor_key,
             cursor_timeout=settings.cursor_timeout,
@@ -254,10 +252,9 @@ async def render_off_loop_if_heavy(entries: int, build):
 
 async def root_search(request: web.Request) -> web.Response:
     """``POST /.search`` at the base URL: Users, then Groups (RFC 7644 §3.4.3)."""
-    await context.authorize(request)
-    body = json_object(await read_json(request, request.app[SETTINGS].max_body_bytes))
+    body = json_object(await read_json(request, request.config_dict[SETTINGS].max_body_bytes))
     return await list_response(
-        request, [ResourceEndpoints(USER), ResourceEndpoints(GROUP)], *search_request(body, request.app[SETTINGS].max_results)
+        request, [ResourceEndpoints(USER), ResourceEndpoints(GROUP)], *search_request(body, request.config_dict[SETTINGS].max_results)
     )
 
 
@@ -301,8 +298,8 @@ _FROM_REQUEST = object()
 async def submit_command(
     request: web.Request, grant, kind: str, *, resource_id=None, body=None, options=None, if_match=_FROM_REQUEST
 ) -> Reply:
-    settings = request.app[SETTINGS]
-    dispatcher = request.app[DISPATCHER]
+    settings = request.config_dict[SETTINGS]
+    dispatcher = request.config_dict[DISPATCHER]
     command = Command(
         id=new_command_id(),
         kind=kind,

@@ -24,6 +24,7 @@ from infra.store.filter_sql import compile_filter, sort_column
 from infra.store.tables import teams, users
 
 TABLES = {"User": users, "Group": teams}
+ENDPOINTS = {"User": "Users", "Group": "Groups"}  # what a cursor is bound to (with org, filter, sort)
 
 
 async def list_page(conn, org_id: str, resource_types: list[str], params: ListParams, *, cursor_key: bytes | None,
@@ -34,7 +35,7 @@ async def list_page(conn, org_id: str, resource_types: list[str], params: ListPa
     if params.cursor is None:
         return await index_page(conn, org_id, sources, params.start_index, params.count)
     assert cursor_key is not None
-    codec = CursorCodec(cursor_key, org_id, "/".join(resource_types), params, timeout=cursor_timeout)
+    codec = CursorCodec(cursor_key, org_id, "/".join(ENDPOINTS[t] for t in resource_types), params, timeout=cursor_timeout)
     return await cursor_page(conn, org_id, sources, codec, params.cursor, params.count)
 
 

@@ -364,7 +364,7 @@ class Management:
     def _org(uow: UnitOfWork, org_id: str, *, lock: bool = False) -> Organization:
         org = uow.organizations.get(org_id, lock=lock)
         if org is None:
-            raise not_found("Organization", org_id)
+            raise NotFound(f"Organization {org_id} not found")
         return org
 
     @staticmethod

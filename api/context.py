@@ -13,7 +13,6 @@ from domain.commands import Actor
 from domain.idp import identify_idp
 from infra.logging import get_logger
 from infra.redis.audit_stream import AuditStream
-from infra.store.clock import utcnow
 from infra.store.organizations import TokenGrant
 
 log = get_logger(__name__)
@@ -54,14 +53,13 @@ def grant(request: web.Request) -> TokenGrant:
 
 async def _audit_refusal(request: web.Request, refused: AuthRefused) -> None:
     who = actor(request, None)
-    event = ev.refusal_event(
+    event = ev.EVENTS.refusal(
         ev.AUTH_REFUSED,
         org_id=request.match_info["org_id"],
         method=request.method,
         path=request.path,
         reason=refused.error.detail,
         status=refused.error.status,
-        time=utcnow().isoformat() + "Z",
         token_id=refused.token_id,
         user_agent=who.user_agent,
         idp=who.idp,

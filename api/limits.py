@@ -210,10 +210,7 @@ class Limits:
 
     async def _publish_summary(self, window: RefusalWindow) -> None:
         opened = utcnow() - timedelta(seconds=max(0.0, self.clock() - window.opened))
-        event = ev.throttled_event(
-            source=window.source, count=window.count, org_ids=window.org_ids,
-            since=opened.isoformat() + "Z", time=utcnow().isoformat() + "Z",
-        )
+        event = ev.EVENTS.throttled(source=window.source, count=window.count, org_ids=window.org_ids, since=opened)
         try:
             app = self._app
             await AuditStream.from_settings(app[SETTINGS]).publish_async(app[REDIS], event.to_dict())

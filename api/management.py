@@ -15,7 +15,9 @@ person or a script that sees the answer, and must be checked against the organiz
 (SCIM on, Team IdP-managed) under the organization row's lock; a direct transaction gives the same
 guarantees (a 2xx means committed; the audit event is in the same transaction's outbox, relayed to
 the Redis stream by the worker's relay thread) with less machinery. The rules themselves live in
-``infra.store.management`` and are shared with the CLI.
+the management service (``domain.management``), shared with the CLI; this module runs it on the
+ingress's connection (``AsyncConnection.run_sync``), maps its errors to HTTP statuses
+(``STATUSES``) and audits the refusals of its rules.
 
 Errors are JSON ``{"error": {"status": …, "code": …, "message": …}}``, never a SCIM error body.
 """
@@ -27,19 +29,28 @@ import functools
 import orjson
 from aiohttp import web
 
-from api.auth import WWW_AUTHENTICATE, bearer_token
 from api import context
+from api.auth import WWW_AUTHENTICATE, bearer_token
 from api.keys import AUTHENTICATOR, ENGINE, SETTINGS
 from api.middleware import OUTAGE_RETRY_AFTER_SECONDS
 from api.requests import parse_json, read_body
 from domain import events as ev
 from domain.errors import PayloadTooLarge, RequestTimeout, ScimError
+from domain.management import Management
+from domain.management_errors import (
+    EnterpriseTierRequired,
+    InvalidRequest,
+    ManagementError,
+    NameTaken,
+    NotFound,
+    Refused,
+    ScimManaged,
+)
+from domain.organizations import ManagementActor
 from infra.logging import get_logger
 from infra.outages import is_unavailable
-from infra.store import management as store
-from infra.store.clock import utcnow
-from infra.store.management import ManagementActor, ManagementError
 from infra.store.organizations import TokenGrant
+from infra.store.unit_of_work import management_service
 
 log = get_logger(__name__)
 
@@ -47,13 +58,36 @@ PREFIX = "/api/v1/organizations/{org_id}"
 JSON = "application/json"
 MAX_BODY_BYTES = 256 * 1024
 
+# What each of the management service's errors answers (the first class that matches).
+STATUSES: tuple[tuple[type[ManagementError], int], ...] = (
+    (NotFound, 404),
+    (InvalidRequest, 400),
+    (EnterpriseTierRequired, 403),
+    (ScimManaged, 409),
+    (NameTaken, 409),
+)
+
+
+def status_of(error: ManagementError) -> int:
+    return next((status for kind, status in STATUSES if isinstance(error, kind)), 400)
+
+
+class ApiError(Exception):
+    """A refusal of this API itself (auth, body, method): an HTTP status, a code, a message."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
 
 def json_response(body, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(body), status=status, content_type=JSON, charset="utf-8")
 
 
-def error_response(error: ManagementError, headers: dict | None = None) -> web.Response:
-    response = json_response(error.to_body(), error.status)
+def error_response(status: int, code: str, message: str, headers: dict | None = None) -> web.Response:
+    response = json_response({"error": {"status": status, "code": code, "message": message}}, status)
     if headers:
         response.headers.update(headers)
     return response
@@ -66,23 +100,23 @@ def _json_errors(handler):
     async def wrapped(request: web.Request) -> web.Response:
         try:
             return await handler(request)
-        except ManagementError as error:
+        except ApiError as error:
             headers = {"WWW-Authenticate": WWW_AUTHENTICATE} if error.status == 401 else None
-            return error_response(error, headers)
+            return error_response(error.status, error.code, error.message, headers)
+        except ManagementError as error:
+            return error_response(status_of(error), error.code, error.message)
         except web.HTTPException as http_error:
             if http_error.status < 400:
                 raise
             code = {413: "body_too_large"}.get(http_error.status, "http_error")
-            return error_response(ManagementError(http_error.status, code, http_error.reason))
+            return error_response(http_error.status, code, http_error.reason)
         except Exception as error:
             if is_unavailable(error):
                 log.warning("backing_service_unavailable", path=request.path, error=str(error)[:200])
-                unavailable = ManagementError(
-                    503, "unavailable", "The service is temporarily unavailable; nothing was changed. Retry the request."
-                )
-                return error_response(unavailable, {"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)})
+                message = "The service is temporarily unavailable; nothing was changed. Retry the request."
+                return error_response(503, "unavailable", message, {"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)})
             log.exception("management_unhandled_error", path=request.path, method=request.method)
-            return error_response(ManagementError(500, "internal_error", "Internal server error"))
+            return error_response(500, "internal_error", "Internal server error")
 
     return wrapped
 
@@ -90,15 +124,14 @@ def _json_errors(handler):
 # -- auth ---------------------------------------------------------------------------------------
 
 
-async def _audit_auth_refusal(request: web.Request, error: ManagementError, token_id: str | None) -> None:
-    event = ev.refusal_event(
-        store.AUTH_REFUSED,
+async def _audit_auth_refusal(request: web.Request, error: ApiError, token_id: str | None) -> None:
+    event = ev.EVENTS.refusal(
+        ev.ORG_AUTH_REFUSED,
         org_id=request.match_info["org_id"],
         method=request.method,
         path=request.path,
         reason=error.message,
         status=error.status,
-        time=utcnow().isoformat() + "Z",
         token_id=token_id,
         user_agent=request.headers.get("User-Agent", "")[:256],
         request_id=request.get("request_id"),
@@ -110,19 +143,19 @@ async def _audit_auth_refusal(request: web.Request, error: ManagementError, toke
 async def _authorize(request: web.Request, *, write: bool) -> TokenGrant:
     org_id = request.match_info["org_id"]
     token = bearer_token(request.headers.get("Authorization"))
-    error: ManagementError | None = None
+    error: ApiError | None = None
     grant = None
     if token is None:
-        error = ManagementError(
+        error = ApiError(
             401, "unauthorized", "Authentication required: send Authorization: Bearer <Organization API token>"
         )
     else:
         grant = await request.config_dict[AUTHENTICATOR].grant_for(token)
         if grant is None or grant.org.id != org_id:
-            error = ManagementError(401, "invalid_token", f"The token is not valid for organization {org_id}")
+            error = ApiError(401, "invalid_token", f"The token is not valid for organization {org_id}")
             grant = None
         elif write and grant.role != "owner":
-            error = ManagementError(
+            error = ApiError(
                 403, "owner_required", "This change requires an Organization API token with the Owner role"
             )
     if error is not None:
@@ -146,39 +179,47 @@ async def _body(request: web.Request) -> dict:
         raw = await read_body(request, MAX_BODY_BYTES, request.config_dict[SETTINGS].body_timeout)
         body = parse_json(raw) if raw.strip() else None
     except PayloadTooLarge:
-        raise ManagementError(413, "body_too_large", f"The request body must be at most {MAX_BODY_BYTES} bytes") from None
+        raise ApiError(413, "body_too_large", f"The request body must be at most {MAX_BODY_BYTES} bytes") from None
     except RequestTimeout as error:
-        raise ManagementError(408, "body_timeout", error.detail) from None
+        raise ApiError(408, "body_timeout", error.detail) from None
     except ScimError as error:
-        raise ManagementError(400, "invalid_json", error.detail) from None
+        raise ApiError(400, "invalid_json", error.detail) from None
     if not isinstance(body, dict):
-        raise ManagementError(400, "invalid_json", "The request body must be a JSON object")
+        raise ApiError(400, "invalid_json", "The request body must be a JSON object")
     return body
 
 
-async def _read(request: web.Request, func, *args, **kwargs):
-    await _authorize(request, write=False)
+# -- running the service ------------------------------------------------------------------------
+
+
+async def _service(request: web.Request, use):
+    """``use(management)`` on one of the ingress's store connections (the service is synchronous)."""
     async with request.config_dict[ENGINE].connect() as conn:
-        return await store.run(conn, func, request.match_info["org_id"], *args, **kwargs)
+        return await conn.run_sync(lambda sync_conn: use(management_service(sync_conn)))
 
 
-async def _write(request: web.Request, func, *args, action: str, resource_type: str | None = None,
-                 resource_id: str | None = None, grant: TokenGrant | None = None):
+async def _read(request: web.Request, use):
+    await _authorize(request, write=False)
+    return await _service(request, lambda m: use(m, request.match_info["org_id"]))
+
+
+async def _write(request: web.Request, change, grant: TokenGrant | None = None):
+    """``change(management, org_id, actor)`` with an Owner token; a refusal of the rules is audited."""
     grant = grant or await _authorize(request, write=True)
     org_id = request.match_info["org_id"]
     actor = _actor(request, grant)
     try:
-        async with request.config_dict[ENGINE].begin() as conn:
-            return await store.run(conn, func, org_id, *args, actor=actor)
-    except ManagementError as error:
-        if error.status == 409 or error.code == "enterprise_tier_required":
-            try:
-                async with request.config_dict[ENGINE].begin() as conn:
-                    await store.run(conn, store.record_refusal, org_id, action, error, actor,
-                                    resource_type=resource_type, resource_id=resource_id)
-            except Exception as exc:  # the refusal stands even if its audit cannot be written
-                log.warning("refusal_audit_failed", error=str(exc))
+        return await _service(request, lambda m: change(m, org_id, actor))
+    except Refused as refusal:
+        await _audit_refusal(request, refusal, actor)
         raise
+
+
+async def _audit_refusal(request: web.Request, refusal: Refused, actor: ManagementActor) -> None:
+    try:
+        await _service(request, lambda m: m.record_refusal(refusal, actor, status=status_of(refusal)))
+    except Exception as exc:  # the refusal stands even if its audit cannot be written
+        log.warning("refusal_audit_failed", error=str(exc))
 
 
 # -- handlers -----------------------------------------------------------------------------------
@@ -186,39 +227,41 @@ async def _write(request: web.Request, func, *args, action: str, resource_type: 
 
 @_json_errors
 async def show_organization(request: web.Request) -> web.Response:
-    return json_response(await _read(request, store.organization_summary))
+    return json_response(await _read(request, Management.organization))
 
 
 @_json_errors
 async def list_users(request: web.Request) -> web.Response:
     query = request.query
-    return json_response(await _read(request, store.list_users, query.get("page"), query.get("pageSize")))
+    return json_response(await _read(request, lambda m, org: m.users(org, query.get("page"), query.get("pageSize"))))
 
 
 @_json_errors
 async def show_user(request: web.Request) -> web.Response:
-    return json_response(await _read(request, store.get_user, request.match_info["user_id"]))
+    user_id = request.match_info["user_id"]
+    return json_response(await _read(request, lambda m, org: m.user(org, user_id)))
 
 
 @_json_errors
 async def delete_user(request: web.Request) -> web.Response:
     user_id = request.match_info["user_id"]
-    await _write(request, store.delete_user, user_id, action=store.USER_DELETE, resource_type="User",
-                 resource_id=user_id)
+    await _write(request, lambda m, org, actor: m.delete_user(org, user_id, actor))
     return web.Response(status=204)
 
 
 @_json_errors
 async def list_teams(request: web.Request) -> web.Response:
     query = request.query
-    return json_response(await _read(request, store.list_teams, query.get("page"), query.get("pageSize")))
+    return json_response(await _read(request, lambda m, org: m.teams(org, query.get("page"), query.get("pageSize"))))
 
 
 @_json_errors
 async def show_team(request: web.Request) -> web.Response:
     query = request.query
     team_id = request.match_info["team_id"]
-    return json_response(await _read(request, store.get_team, team_id, query.get("page"), query.get("pageSize")))
+    return json_response(
+        await _read(request, lambda m, org: m.team(org, team_id, query.get("page"), query.get("pageSize")))
+    )
 
 
 def _user_ids(body: dict, *, required: bool):
@@ -227,7 +270,7 @@ def _user_ids(body: dict, *, required: bool):
     if isinstance(body.get("userId"), str):
         return [body["userId"]]
     if required:
-        raise ManagementError(400, "invalid_request", 'send {"userIds": ["<user id>", …]}')
+        raise ApiError(400, "invalid_request", 'send {"userIds": ["<user id>", …]}')
     return None
 
 
@@ -235,8 +278,8 @@ def _user_ids(body: dict, *, required: bool):
 async def create_team(request: web.Request) -> web.Response:
     grant = await _authorize(request, write=True)
     body = await _body(request)
-    team = await _write(request, store.create_team, body.get("name"), _user_ids(body, required=False),
-                        action=store.TEAM_CREATE, resource_type="Team", grant=grant)
+    name, user_ids = body.get("name"), _user_ids(body, required=False)
+    team = await _write(request, lambda m, org, actor: m.create_team(org, name, user_ids, actor), grant)
     response = json_response(team, 201)
     response.headers["Location"] = f"{request.path}/{team['id']}"
     return response
@@ -248,17 +291,15 @@ async def rename_team(request: web.Request) -> web.Response:
     grant = await _authorize(request, write=True)
     body = await _body(request)
     if "name" not in body:
-        raise ManagementError(400, "invalid_request", 'send {"name": "<new Team name>"}')
-    team = await _write(request, store.rename_team, team_id, body["name"], action=store.TEAM_RENAME,
-                        resource_type="Team", resource_id=team_id, grant=grant)
-    return json_response(team)
+        raise ApiError(400, "invalid_request", 'send {"name": "<new Team name>"}')
+    name = body["name"]
+    return json_response(await _write(request, lambda m, org, actor: m.rename_team(org, team_id, name, actor), grant))
 
 
 @_json_errors
 async def delete_team(request: web.Request) -> web.Response:
     team_id = request.match_info["team_id"]
-    await _write(request, store.delete_team, team_id, action=store.TEAM_DELETE, resource_type="Team",
-                 resource_id=team_id)
+    await _write(request, lambda m, org, actor: m.delete_team(org, team_id, actor))
     return web.Response(status=204)
 
 
@@ -267,43 +308,36 @@ async def add_members(request: web.Request) -> web.Response:
     team_id = request.match_info["team_id"]
     grant = await _authorize(request, write=True)
     body = await _body(request)
-    result = await _write(request, store.add_members, team_id, _user_ids(body, required=True),
-                          action=store.TEAM_MEMBER_ADD, resource_type="Team", resource_id=team_id, grant=grant)
-    return json_response(result)
+    user_ids = _user_ids(body, required=True)
+    return json_response(
+        await _write(request, lambda m, org, actor: m.add_members(org, team_id, user_ids, actor), grant)
+    )
 
 
 @_json_errors
 async def remove_member(request: web.Request) -> web.Response:
-    team_id = request.match_info["team_id"]
-    await _write(request, store.remove_member, team_id, request.match_info["user_id"],
-                 action=store.TEAM_MEMBER_REMOVE, resource_type="Team", resource_id=team_id)
+    team_id, user_id = request.match_info["team_id"], request.match_info["user_id"]
+    await _write(request, lambda m, org, actor: m.remove_member(org, team_id, user_id, actor))
     return web.Response(status=204)
 
 
 @_json_errors
 async def set_scim(request: web.Request) -> web.Response:
     grant = await _authorize(request, write=True)
-    body = await _body(request)
-    enabled = body.get("enabled")
-    action = store.SCIM_ENABLE if enabled is True else store.SCIM_DISABLE
-    org_id = request.match_info["org_id"]
-    result = await _write(request, store.set_scim, enabled, action=action, resource_type="Organization",
-                          resource_id=org_id, grant=grant)
-    return json_response(result)
+    enabled = (await _body(request)).get("enabled")
+    return json_response(await _write(request, lambda m, org, actor: m.set_scim(org, enabled, actor), grant))
 
 
 @_json_errors
 async def no_such_endpoint(request: web.Request) -> web.Response:
-    raise ManagementError(404, "not_found", "No such endpoint")
+    raise ApiError(404, "not_found", "No such endpoint")
 
 
 def _method_not_allowed(allowed: list[str]):
     @_json_errors
     async def handler(request: web.Request) -> web.Response:
         response = error_response(
-            ManagementError(
-                405, "method_not_allowed", f"{request.method} is not allowed here; use {', '.join(allowed)}"
-            )
+            405, "method_not_allowed", f"{request.method} is not allowed here; use {', '.join(allowed)}"
         )
         response.headers["Allow"] = ", ".join(allowed)
         return response

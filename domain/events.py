@@ -1,7 +1,13 @@
-"""Audit events: one per decided command, and one per refused request.
+"""Audit events: one per decided command, one per management change, and one per refused request.
 
 They name what changed (attribute names, member ids), never a secret value: no password, no
 token, no request body.
+
+Every event is made by one factory, ``AuditEvents`` (the default instance is ``EVENTS``): it
+stamps each event with its clock's time in the one time format (``format_time``), so no writer
+formats a time of its own. Services that take an injected clock (the provisioning and the
+management services) build their factory on it; everything else uses ``EVENTS``, on
+``domain.clock.utcnow``.
 
 Every event gets its ``event_id`` when it is created (never derived from a store row id): a
 UUIDv7 (RFC 9562) in its canonical 36-character form, so ids are globally unique (62 random
@@ -21,6 +27,14 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from domain.clock import Clock, utcnow
+
+if TYPE_CHECKING:  # only for annotations: the command and the error an event describes
+    from domain.commands import Command
+    from domain.errors import ScimError
 
 USER_CREATE = "scim:user:create"
 USER_UPDATE = "scim:user:update"
@@ -35,6 +49,20 @@ TEAM_MEMBER_REMOVE = "scim:team:member:remove"
 AUTH_REFUSED = "scim:auth:refused"
 # One event per source address and interval, counting the refused requests answered 429 in it.
 AUTH_THROTTLED = "scim:auth:throttled"
+
+# Organization management (the management API and the CLI; ``domain.management``).
+ORG_CREATE = "org:create"
+ORG_TOKEN_CREATE = "org:token:create"
+ORG_TOKEN_REVOKE = "org:token:revoke"
+ORG_USER_DELETE = "org:user:delete"
+ORG_TEAM_CREATE = "org:team:create"
+ORG_TEAM_RENAME = "org:team:rename"
+ORG_TEAM_DELETE = "org:team:delete"
+ORG_TEAM_MEMBER_ADD = "org:team:member:add"
+ORG_TEAM_MEMBER_REMOVE = "org:team:member:remove"
+ORG_SCIM_ENABLE = "org:scim:enable"
+ORG_SCIM_DISABLE = "org:scim:disable"
+ORG_AUTH_REFUSED = "org:auth:refused"
 
 SUCCESS = "success"
 FAILURE = "failure"
@@ -142,64 +170,140 @@ def action_for_failure(resource_type: str, kind: str) -> str:
     return f"scim:{noun}:{kind.split('.', 1)[1]}"
 
 
-def refusal_event(
-    action: str, *, org_id, method: str, path: str, reason: str, status: int, time: str,
-    token_id: str | None = None, user_agent: str = "", idp: str = "", request_id: str | None = None,
-    detail: dict | None = None,
-) -> AuditEvent:
-    """The audit event of a refused request: every client-supplied field bounded and escaped."""
-    return AuditEvent(
-        action=action,
-        org_id=event_org_id(org_id),
-        outcome=REFUSED,
-        time=time,
-        token_id=token_id,
-        user_agent=clean_text(user_agent, MAX_USER_AGENT),
-        idp=idp,
-        request_id=request_id,
-        status=status,
-        detail={
-            "method": clean_text(method, MAX_METHOD),
-            "path": clean_text(path, MAX_PATH),
-            "reason": clean_text(reason, MAX_REASON),
-            **(detail or {}),
-        },
-    )
+def format_time(moment: datetime) -> str:
+    """The one time format of events: ISO 8601 in UTC, always with microseconds, and a ``Z``."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.isoformat(timespec="microseconds") + "Z"
 
 
-def throttled_event(*, source: str, count: int, org_ids: list[str], since: str, time: str) -> AuditEvent:
-    """The one event summarising a source's refused requests that were answered 429 in an interval."""
-    return AuditEvent(
-        action=AUTH_THROTTLED,
-        org_id=org_ids[0] if len(org_ids) == 1 else "",
-        outcome=REFUSED,
-        time=time,
-        idp="",
-        status=429,
-        detail={
-            "source": clean_text(source, 64),
-            "count": count,
-            "since": since,
-            "org_ids": org_ids,
-            "reason": "Too many refused requests from this source: answered 429 and counted here, not audited one by one",
-        },
-    )
+class AuditEvents:
+    """The factory of every audit event: the time from ``clock`` (in ``format_time``), a fresh id."""
+
+    def __init__(self, clock: Clock = utcnow):
+        self.clock = clock
+
+    def now(self) -> str:
+        return format_time(self.clock())
+
+    # -- commands (the worker, the ingress's fence) ----------------------------------------------
+
+    def applied(
+        self, command: Command, action: str, *, status: int, resource_id: str | None,
+        changed: list[str] | None = None, detail: dict | None = None,
+    ) -> AuditEvent:
+        """The event of a command the provisioning service applied."""
+        return AuditEvent(
+            action=action,
+            org_id=command.org_id,
+            outcome=SUCCESS,
+            time=self.now(),
+            resource_type=command.resource_type,
+            resource_id=resource_id,
+            token_id=command.actor.token_id,
+            user_agent=command.actor.user_agent,
+            idp=command.actor.idp,
+            command_id=command.id,
+            request_id=command.request_id,
+            status=status,
+            changed=changed or [],
+            detail=detail or {},
+        )
+
+    def unapplied(self, command: Command, *, outcome: str, status: int, detail: dict | None = None) -> AuditEvent:
+        """The event of a command that was not applied: rejected (a SCIM error), failed or expired."""
+        return AuditEvent(
+            action=action_for_failure(command.resource_type, command.kind),
+            org_id=command.org_id,
+            outcome=outcome,
+            time=self.now(),
+            resource_type=command.resource_type,
+            resource_id=command.resource_id,
+            token_id=command.actor.token_id,
+            user_agent=command.actor.user_agent,
+            idp=command.actor.idp,
+            command_id=command.id,
+            request_id=command.request_id,
+            status=status,
+            detail=detail or {},
+        )
+
+    def rejected(self, command: Command, error: ScimError, *, outcome: str = FAILURE, **detail) -> AuditEvent:
+        """A command not applied because of ``error``: its status, its detail and its scimType."""
+        described: dict = {"detail": error.detail}
+        if error.scim_type:
+            described["scimType"] = error.scim_type
+        return self.unapplied(command, outcome=outcome, status=error.status, detail={**described, **detail})
+
+    # -- organization management ------------------------------------------------------------------
+
+    def management(
+        self, org_id: str, actor, action: str, *, status: int, outcome: str = SUCCESS,
+        resource_type: str | None = None, resource_id: str | None = None, changed: list[str] | None = None,
+        detail: dict | None = None,
+    ) -> AuditEvent:
+        """A management change (or its refusal) by ``actor`` (a ``domain.management.ManagementActor``)."""
+        return AuditEvent(
+            action=action,
+            org_id=org_id,
+            outcome=outcome,
+            time=self.now(),
+            resource_type=resource_type,
+            resource_id=resource_id,
+            token_id=actor.token_id,
+            user_agent=actor.user_agent,
+            idp="",
+            request_id=actor.request_id,
+            status=status,
+            changed=changed or [],
+            detail={"via": actor.via, **(detail or {})},
+        )
+
+    # -- refused requests (straight to the stream, no outbox) -------------------------------------
+
+    def refusal(
+        self, action: str, *, org_id, method: str, path: str, reason: str, status: int,
+        token_id: str | None = None, user_agent: str = "", idp: str = "", request_id: str | None = None,
+        detail: dict | None = None,
+    ) -> AuditEvent:
+        """The event of a refused request: every client-supplied field bounded and escaped."""
+        return AuditEvent(
+            action=action,
+            org_id=event_org_id(org_id),
+            outcome=REFUSED,
+            time=self.now(),
+            token_id=token_id,
+            user_agent=clean_text(user_agent, MAX_USER_AGENT),
+            idp=idp,
+            request_id=request_id,
+            status=status,
+            detail={
+                "method": clean_text(method, MAX_METHOD),
+                "path": clean_text(path, MAX_PATH),
+                "reason": clean_text(reason, MAX_REASON),
+                **(detail or {}),
+            },
+        )
+
+    def throttled(self, *, source: str, count: int, org_ids: list[str], since: datetime) -> AuditEvent:
+        """The one event summarising a source's refused requests that were answered 429 in an interval."""
+        return AuditEvent(
+            action=AUTH_THROTTLED,
+            org_id=org_ids[0] if len(org_ids) == 1 else "",
+            outcome=REFUSED,
+            time=self.now(),
+            idp="",
+            status=429,
+            detail={
+                "source": clean_text(source, 64),
+                "count": count,
+                "since": format_time(since),
+                "org_ids": org_ids,
+                "reason": (
+                    "Too many refused requests from this source: answered 429 and counted here, not audited one by one"
+                ),
+            },
+        )
 
 
-def unapplied_event(command, *, outcome: str, status: int, time: str, detail: dict | None = None) -> AuditEvent:
-    """The audit event for a command that was rejected (a SCIM error) or expired."""
-    return AuditEvent(
-        action=action_for_failure(command.resource_type, command.kind),
-        org_id=command.org_id,
-        outcome=outcome,
-        time=time,
-        resource_type=command.resource_type,
-        resource_id=command.resource_id,
-        token_id=command.actor.token_id,
-        user_agent=command.actor.user_agent,
-        idp=command.actor.idp,
-        command_id=command.id,
-        request_id=command.request_id,
-        status=status,
-        detail=detail or {},
-    )
+EVENTS = AuditEvents()

@@ -55,12 +55,15 @@ class UserStore(Protocol):
     def user_name_in_use(self, org_id: str, user_name: str, *, exclude_id: str | None = None) -> bool: ...
     def insert(self, record: UserRecord) -> None: ...
     def update(self, record: UserRecord) -> None: ...
-    def delete(self, org_id: str, user_id: str) -> None: ...
+    def delete(self, org_id: str, user_id: str) -> list[str] | None:
+        """Delete the user and its memberships: the ids of the Teams it left, or None if no such user."""
+        ...
+
     def groups_of(self, org_id: str, user_id: str) -> list[dict]: ...
 
 
 class TeamStore(Protocol):
-    """``insert`` raises ``Uniqueness`` when the displayName is taken."""
+    """``insert`` and ``update`` raise ``Uniqueness`` when the displayName is taken."""
 
     def get(self, org_id: str, team_id: str, *, lock: bool = False) -> TeamRecord | None: ...
     def display_name_in_use(self, org_id: str, display_name: str, *, exclude_id: str | None = None) -> bool: ...
@@ -155,8 +158,10 @@ class Provisioner:
     clock: Callable[[], datetime]
     new_id: Callable[[], str]
     _handlers: dict = field(init=False, repr=False)
+    _events: ev.AuditEvents = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self._events = ev.AuditEvents(self.clock)
         self._handlers = {
             c.USER_CREATE: self._create_user,
             c.USER_REPLACE: self._replace_user,
@@ -174,21 +179,7 @@ class Provisioner:
     # -- events -------------------------------------------------------------------------------
 
     def _event(self, command: c.Command, action: str, status: int, resource_id: str | None, **kw) -> ev.AuditEvent:
-        return ev.AuditEvent(
-            action=action,
-            org_id=command.org_id,
-            outcome=ev.SUCCESS,
-            time=self.clock().isoformat() + "Z",
-            resource_type=command.resource_type,
-            resource_id=resource_id,
-            token_id=command.actor.token_id,
-            user_agent=command.actor.user_agent,
-            idp=command.actor.idp,
-            command_id=command.id,
-            request_id=command.request_id,
-            status=status,
-            **kw,
-        )
+        return self._events.applied(command, action, status=status, resource_id=resource_id, **kw)
 
     # -- users --------------------------------------------------------------------------------
 

@@ -65,27 +65,28 @@ def cmd_run(args) -> int:
     return processes.run(_settings(args))
 
 
-# -- management --------------------------------------------------------------------------------
+# -- management (domain.management, on the SQL store) ----------------------------------------
+
+
+def _management(args, use):
+    """``use(management)``: the management service on the store named by ``args`` (CLI actor)."""
+    from infra.store.unit_of_work import management_service
+
+    engine = _engine(_settings(args))
+    try:
+        return use(management_service(engine))
+    finally:
+        engine.dispose()
 
 
 def cmd_org_create(args) -> int:
-    from infra.store.organizations import create_organization
-
-    engine = _engine(_settings(args))
-    with engine.begin() as conn:
-        org = create_organization(conn, args.name, args.tier)
-    engine.dispose()
+    org = _management(args, lambda m: m.create_organization(args.name, args.tier))
     _print({"id": org.id, "name": org.name, "tier": org.tier}, args.json, org.id)
     return 0
 
 
 def cmd_org_list(args) -> int:
-    from infra.store.organizations import list_organizations
-
-    engine = _engine(_settings(args))
-    with engine.connect() as conn:
-        orgs = list_organizations(conn)
-    engine.dispose()
+    orgs = _management(args, lambda m: m.organizations())
     if args.json:
         print(json.dumps([{"id": o.id, "name": o.name, "tier": o.tier, "scim_enabled": o.scim_enabled} for o in orgs]))
     else:
@@ -95,48 +96,23 @@ def cmd_org_list(args) -> int:
 
 
 def cmd_token_create(args) -> int:
-    from infra.store.organizations import create_token
-
-    engine = _engine(_settings(args))
-    with engine.begin() as conn:
-        token_id, token = create_token(conn, args.org, args.role, name=args.name)
-    engine.dispose()
+    made = _management(args, lambda m: m.create_token(args.org, args.role, name=args.name))
     if not args.json:  # the id on stderr: `TOKEN=$(scimgate token create …)` still gets the token
-        print(f"token id: {token_id}", file=sys.stderr)
-    _print({"token": token, "id": token_id}, args.json, token)
+        print(f"token id: {made.id}", file=sys.stderr)
+    _print({"token": made.token, "id": made.id}, args.json, made.token)
     return 0
 
 
 def cmd_token_revoke(args) -> int:
-    from infra.store.organizations import revoke_token
-
-    engine = _engine(_settings(args))
-    with engine.begin() as conn:
-        revoked = revoke_token(conn, args.id)
-    engine.dispose()
+    revoked = _management(args, lambda m: m.revoke_token(args.id))
     print("revoked" if revoked else "no such live token")
     return 0 if revoked else 1
 
 
 def cmd_scim(args) -> int:
-    from infra.store.management import set_scim
-
-    engine = _engine(_settings(args))
-    with engine.begin() as conn:
-        org = set_scim(conn, args.org, args.action == "enable")  # audited like the API's PUT /scim
-    engine.dispose()
+    org = _management(args, lambda m: m.set_scim(args.org, args.action == "enable"))  # audited like PUT /scim
     print(f"SCIM {'enabled' if org['scimEnabled'] else 'disabled'} for {org['id']}")
     return 0
-
-
-def _management(args, func, *func_args, write: bool = False):
-    """Run an ``infra.store.management`` query (or, with ``write``, a command in one transaction)."""
-    engine = _engine(_settings(args))
-    try:
-        with (engine.begin() if write else engine.connect()) as conn:
-            return func(conn, args.org, *func_args)
-    finally:
-        engine.dispose()
 
 
 def _yes_no(value) -> str:
@@ -144,9 +120,7 @@ def _yes_no(value) -> str:
 
 
 def cmd_users_list(args) -> int:
-    from infra.store.management import list_users
-
-    result = _management(args, list_users, args.page, args.page_size)
+    result = _management(args, lambda m: m.users(args.org, args.page, args.page_size))
     if args.json:
         print(json.dumps(result))
         return 0
@@ -161,9 +135,7 @@ def cmd_users_list(args) -> int:
 
 
 def cmd_users_show(args) -> int:
-    from infra.store.management import get_user
-
-    user = _management(args, get_user, args.user_id)
+    user = _management(args, lambda m: m.user(args.org, args.user_id))
     if args.json:
         print(json.dumps(user))
         return 0
@@ -178,17 +150,13 @@ def cmd_users_show(args) -> int:
 
 
 def cmd_users_delete(args) -> int:
-    from infra.store.management import delete_user
-
-    result = _management(args, delete_user, args.user_id, write=True)
+    result = _management(args, lambda m: m.delete_user(args.org, args.user_id))
     print(f"deleted user {result['id']} ({result['userName']}); removed from {len(result['removedFromTeams'])} Team(s)")
     return 0
 
 
 def cmd_teams_list(args) -> int:
-    from infra.store.management import list_teams
-
-    result = _management(args, list_teams, args.page, args.page_size)
+    result = _management(args, lambda m: m.teams(args.org, args.page, args.page_size))
     if args.json:
         print(json.dumps(result))
         return 0
@@ -201,9 +169,7 @@ def cmd_teams_list(args) -> int:
 
 
 def cmd_teams_show(args) -> int:
-    from infra.store.management import get_team
-
-    team = _management(args, get_team, args.team_id, args.page, args.page_size)
+    team = _management(args, lambda m: m.team(args.org, args.team_id, args.page, args.page_size))
     if args.json:
         print(json.dumps(team))
         return 0
@@ -390,9 +356,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except Exception as error:
-        from infra.store.organizations import OrganizationError
+        from domain.management_errors import ManagementError
 
-        if isinstance(error, OrganizationError):
+        if isinstance(error, ManagementError):
             print(f"scimgate: {error}", file=sys.stderr)
             return 2
         raise

@@ -98,39 +98,36 @@ def _token_command(settings: Settings, org_id: str) -> str:
 def first_start(settings: Settings, url: str, out: TextIO | None = None) -> None:
     """Print the SCIM base URLs; on a first start create the enterprise organization first.
 
-    The owner token is made and shown only when ``out`` is a terminal: anything else (a service
-    manager's journal, a redirect) may be a log, so it gets the command that makes one instead.
-    The token never reaches the log.
+    The organization, SCIM turned on and (on a terminal) the owner token are made in one
+    transaction by the management service, each audited like any other change. The owner token
+    is made and shown only when ``out`` is a terminal: anything else (a service manager's journal,
+    a redirect) may be a log, so it gets the command that makes one instead. The token never
+    reaches the log.
     """
     from infra.store.engine import make_sync_engine
-    from infra.store.organizations import create_organization, create_token, list_organizations, set_scim_enabled
+    from infra.store.unit_of_work import management_service
 
     out = out or sys.stdout
     terminal = out.isatty()
     migrate(settings)
     engine = make_sync_engine(settings.database_url)
-    token_id = token = None
     try:
-        with engine.begin() as conn:
-            existing = list_organizations(conn)
-            if existing:
-                print("scimgate is starting. SCIM base URLs:", file=out)
-                for org in existing:
-                    state = "on" if org.scim_enabled else "off"
-                    print(f"  {org.name}: {url}/scim/v2/{org.id}  (SCIM {state})", file=out)
-                print(f"Create a token with: {_token_command(settings, 'ORG_ID')}", file=out, flush=True)
-                return
-            org = create_organization(conn, "Default organization", "enterprise")
-            set_scim_enabled(conn, org.id, True)
-            if terminal:
-                token_id, token = create_token(conn, org.id, "owner", name="first-start owner token")
+        started = management_service(engine).first_start(owner_token=terminal)
     finally:
         engine.dispose()
+    if started.created is None:
+        print("scimgate is starting. SCIM base URLs:", file=out)
+        for org in started.existing:
+            state = "on" if org.scim_enabled else "off"
+            print(f"  {org.name}: {url}/scim/v2/{org.id}  (SCIM {state})", file=out)
+        print(f"Create a token with: {_token_command(settings, 'ORG_ID')}", file=out, flush=True)
+        return
+    org = started.created
     print("scimgate created an enterprise organization with SCIM enabled.", file=out)
     print(f"  SCIM base URL: {url}/scim/v2/{org.id}", file=out)
-    if token is not None:
-        print(f"  Owner token:   {token}", file=out)
-        print(f"  Token id:      {token_id}", file=out)
+    if started.token is not None:
+        print(f"  Owner token:   {started.token.token}", file=out)
+        print(f"  Token id:      {started.token.id}", file=out)
         print("  The token is shown only this once, on this terminal; it is stored as a hash.", file=out, flush=True)
     else:
         print("  Owner token:   not made, because this output is not a terminal (it may be a log).", file=out)

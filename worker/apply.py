@@ -1,11 +1,12 @@
-"""Apply a batch of commands in one store transaction: a savepoint per command, one commit.
+"""Apply a batch of commands in one unit of work: a savepoint per command, one commit.
 
 For each command, in order: a command already in the ledger is a redelivery (its stored reply is
 sent again, nothing changes); a command past its deadline is recorded as expired and dropped;
-otherwise the provisioning service applies it inside a savepoint, and the ledger row and the
-audit outbox row join the same transaction. Just before commit the deadlines are checked again:
-if any command ran out of time meanwhile, the whole transaction is rolled back and the batch is
-redone without it, so nothing is committed past its deadline.
+otherwise the provisioning service applies it inside a savepoint, and its ledger row and audit
+event join the same transaction (``uow.decide``). The events go to the outbox (``uow.flush``),
+then the deadlines are checked again, just before commit: if any command ran out of time
+meanwhile, the whole transaction is rolled back and the batch is redone without it, so nothing is
+committed past its deadline.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from infra.ids import new_resource_id
 from infra.logging import get_logger
 from infra.outages import is_unavailable
 from infra.store import ledger
-from infra.store.fence import dead_letter_error
 from infra.store.clock import utcnow
-from infra.store.repositories import SqlTeams, SqlUsers
+from infra.store.fence import dead_letter_error
+from infra.store.unit_of_work import SqlUnitOfWork
 
 log = get_logger(__name__)
 
@@ -42,15 +43,6 @@ def _success_reply(command: Command, outcome: Outcome) -> Reply:
     view = outcome.view
     etag = etag_for(view["version"]) if view else None
     return Reply(command.id, outcome.status, view, etag=etag)
-
-
-def _failure_event(command: Command, error: ScimError, outcome: str) -> dict:
-    detail = {"detail": error.detail}
-    if error.scim_type:
-        detail["scimType"] = error.scim_type
-    return ev.unapplied_event(
-        command, outcome=outcome, status=error.status, time=utcnow().isoformat() + "Z", detail=detail
-    ).to_dict()
 
 
 def expired_error() -> ScimError:
@@ -114,46 +106,43 @@ class BatchApplier:
 
     def _dead_letter_once(self, commands: list[Command], reason: str):
         error = dead_letter_error()
-        with self.engine.connect() as conn:
-            with conn.begin():
-                already = ledger.decided_replies(conn, [command.id for command in commands])
-                decided: list[Decided] = []
-                events: list[dict] = []
-                for command in commands:
-                    previous = already.get(command.id)
-                    if previous is not None:
-                        decided.append(Decided(command, previous[1], "duplicate"))
-                        continue
-                    reply = Reply(command.id, 500, error.to_body())
-                    event = _failure_event(command, error, ev.FAILURE)
-                    event.setdefault("detail", {}).update(deadLettered=True, reason=reason)
-                    decided.append(self._decide(conn, command, ledger.REJECTED, reply, event, events))
-                return decided, ledger.append_events(conn, events)
+        with SqlUnitOfWork(self.engine) as uow:
+            already = uow.decisions([command.id for command in commands])
+            decided: list[Decided] = []
+            for command in commands:
+                previous = already.get(command.id)
+                if previous is not None:
+                    decided.append(Decided(command, previous[1], "duplicate"))
+                    continue
+                reply = Reply(command.id, 500, error.to_body())
+                event = ev.EVENTS.rejected(command, error, deadLettered=True, reason=reason)
+                decided.append(self._decide(uow, command, ledger.REJECTED, reply, event))
+            return decided, uow.commit()
 
     def _apply_once(self, commands: list[Command], forget) -> tuple[list[Decided], list[tuple[int, dict]]]:
         skip: set[str] = set()
         while True:
-            with self.engine.connect() as conn:
-                with conn.begin() as transaction:
-                    ledger.forget_events(conn, list(forget))
-                    decided, events = self._apply_in(conn, commands, skip)
-                    late = {
-                        d.command.id
-                        for d in decided
-                        if d.outcome in ("applied", "rejected") and self.clock() > d.command.deadline
-                    }
-                    if late:
-                        transaction.rollback()
-                        skip |= late
-                        log.warning("batch_redo_without_expired", expired=len(late))
-                        continue
-                return decided, events
+            with SqlUnitOfWork(self.engine) as uow:
+                uow.forget_relayed(list(forget))
+                decided = self._apply_in(uow, commands, skip)
+                written = uow.flush()
+                late = {
+                    d.command.id
+                    for d in decided
+                    if d.outcome in ("applied", "rejected") and self.clock() > d.command.deadline
+                }
+                if late:
+                    uow.rollback()
+                    skip |= late
+                    log.warning("batch_redo_without_expired", expired=len(late))
+                    continue
+                uow.commit()
+                return decided, written
 
-    def _apply_in(self, conn, commands: list[Command], skip: set[str]) -> tuple[list[Decided], list[tuple[int, dict]]]:
-        provisioner = Provisioner(SqlUsers(conn), SqlTeams(conn), clock=utcnow, new_id=new_resource_id)
+    def _apply_in(self, uow: SqlUnitOfWork, commands: list[Command], skip: set[str]) -> list[Decided]:
+        provisioner = Provisioner(uow.users, uow.teams, clock=utcnow, new_id=new_resource_id)
         decided: list[Decided] = []
-        events: list[dict] = []
-        already = ledger.decided_replies(conn, [command.id for command in commands])
+        already = uow.decisions([command.id for command in commands])
         for command in commands:
             previous = already.get(command.id)
             if previous is not None:
@@ -162,29 +151,30 @@ class BatchApplier:
             if command.id in skip or self.clock() > command.deadline:
                 error = expired_error()
                 reply = Reply(command.id, 503, error.to_body())
-                decided.append(self._decide(conn, command, ledger.EXPIRED, reply, _failure_event(command, error, ev.EXPIRED), events))
+                event = ev.EVENTS.rejected(command, error, outcome=ev.EXPIRED)
+                decided.append(self._decide(uow, command, ledger.EXPIRED, reply, event))
                 continue
-            savepoint = conn.begin_nested()
+            savepoint = uow.savepoint()
             try:
                 outcome = provisioner.handle(command)
                 reply = _success_reply(command, outcome)
-                ledger.record_decision(conn, command, ledger.APPLIED, reply)
+                uow.decide(command, ledger.APPLIED, reply, outcome.event)
                 savepoint.commit()
             except ScimError as error:
                 savepoint.rollback()
-                decided.append(self._reject(conn, command, error, events))
+                decided.append(self._reject(uow, command, error))
                 continue
             except IntegrityError as error:
                 # Either the ingress fenced this command off meanwhile (its ledger row exists now),
                 # or a concurrent writer took the same unique key between our check and insert.
                 savepoint.rollback()
-                previous = ledger.decided_reply(conn, command.id)
+                previous = uow.decision(command.id)
                 if previous is not None:
                     decided.append(Decided(command, previous[1], "duplicate"))
                     continue
                 log.info("integrity_conflict", command_id=command.id, error=str(error.orig)[:200])
                 conflict = Uniqueness("A resource with the same unique attribute already exists")
-                decided.append(self._reject(conn, command, conflict, events))
+                decided.append(self._reject(uow, command, conflict))
                 continue
             except DBAPIError as error:
                 if is_transient(error):
@@ -196,32 +186,32 @@ class BatchApplier:
                     refused = InvalidValue("The request holds a value the store cannot keep")
                 else:
                     refused = ScimError("Internal error; the request was not applied", status=500)
-                decided.append(self._reject(conn, command, refused, events))
+                decided.append(self._reject(uow, command, refused))
                 continue
             except Exception:
                 # A bug must not take the rest of the batch down with it.
                 savepoint.rollback()
                 log.exception("command_failed", command_id=command.id, kind=command.kind)
                 failed = ScimError("Internal error; the request was not applied", status=500)
-                decided.append(self._reject(conn, command, failed, events))
+                decided.append(self._reject(uow, command, failed))
                 continue
-            events.append(outcome.event.to_dict())
             decided.append(Decided(command, reply, "applied"))
-        return decided, ledger.append_events(conn, events)
+        return decided
 
-    def _reject(self, conn, command: Command, error: ScimError, events: list[dict]) -> Decided:
+    def _reject(self, uow: SqlUnitOfWork, command: Command, error: ScimError) -> Decided:
         reply = Reply(command.id, error.status, error.to_body())
-        return self._decide(conn, command, ledger.REJECTED, reply, _failure_event(command, error, ev.FAILURE), events)
+        return self._decide(uow, command, ledger.REJECTED, reply, ev.EVENTS.rejected(command, error))
 
-    def _decide(self, conn, command: Command, outcome: str, reply: Reply, event: dict, events: list[dict]) -> Decided:
+    def _decide(
+        self, uow: SqlUnitOfWork, command: Command, outcome: str, reply: Reply, event: ev.AuditEvent
+    ) -> Decided:
         """Record a non-applied decision; if the ledger already holds one (fenced), that one stands."""
-        savepoint = conn.begin_nested()
+        savepoint = uow.savepoint()
         try:
-            ledger.record_decision(conn, command, outcome, reply)
+            uow.decide(command, outcome, reply, event)
             savepoint.commit()
         except IntegrityError:
             savepoint.rollback()
-            previous = ledger.decided_reply(conn, command.id)
+            previous = uow.decision(command.id)
             return Decided(command, previous[1] if previous else reply, "duplicate")
-        events.append(event)
         return Decided(command, reply, outcome)

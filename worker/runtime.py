@@ -24,7 +24,7 @@ from infra.config import Settings
 from infra.logging import get_logger
 from infra.redis.audit_stream import AuditStream
 from infra.redis.replies import add_replies
-from infra.store import ledger
+from infra.store import ledger, outbox
 from infra.store.clock import utcnow
 from infra.store.engine import make_sync_engine
 from worker.apply import BatchApplier
@@ -83,12 +83,12 @@ class WorkerRuntime:
         forget = self.take_relayed()
         try:
             with self.engine.connect() as conn, conn.begin():
-                ledger.forget_events(conn, forget)
+                outbox.forget_events(conn, forget)
                 forget = []
-                pending = ledger.pending_events(conn, older_than=utcnow() - RELAY_GRACE, limit=SWEEP_LIMIT)
+                pending = outbox.pending_events(conn, older_than=utcnow() - RELAY_GRACE, limit=SWEEP_LIMIT)
                 if pending:
                     self.audit.publish(self.redis, [event for _seq, event in pending])
-                    ledger.forget_events(conn, [seq for seq, _ in pending])
+                    outbox.forget_events(conn, [seq for seq, _ in pending])
                 return len(pending)
         finally:
             self.give_back_relayed(forget)

@@ -1,9 +1,11 @@
-"""The store's notion of now: naive UTC, microsecond precision, the same on every backend."""
+"""The store's notion of now: naive UTC, microsecond precision, the same on every backend.
+
+It is the domain's one clock (``domain.clock``): the store's timestamps and the audit events'
+times come from the same place.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from domain.clock import utcnow
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+__all__ = ["utcnow"]

@@ -1,5 +1,8 @@
 """The ingress's half of the exactly-once fence (see ``infra.store.ledger``), on the async engine.
 
+The decision is written through the unit of work (``infra.store.unit_of_work``) on the async
+connection's ``run_sync``: the ledger row and its audit event in one transaction.
+
 Deciding a command that no reply has settled means inserting a ledger row under its id: it
 succeeds only if no worker committed the command, and then no worker ever will (their insert
 conflicts on the key and applies nothing). If one did commit, the insert conflicts (on PostgreSQL
@@ -22,8 +25,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-import orjson
-from sqlalchemy import select, text
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -32,9 +34,9 @@ from domain.commands import Command, Reply
 from domain.errors import ScimError
 from infra.logging import get_logger
 from infra.outages import is_unavailable
-from infra.store.clock import utcnow
-from infra.store.ledger import EXPIRED, REJECTED, ledger_row, outbox_row
-from infra.store.tables import audit_outbox, processed_commands
+from infra.store import ledger
+from infra.store.ledger import EXPIRED, REJECTED
+from infra.store.unit_of_work import SqlUnitOfWork
 
 log = get_logger(__name__)
 
@@ -47,7 +49,6 @@ class _Undecided:
 UNDECIDED = _Undecided()
 # How long an impatient decision waits for a lock a live worker might hold.
 QUICK_LOCK_WAIT_MS = 500
-_SQLITE_BUSY_MS = 30_000
 
 
 class FenceUnavailable(Exception):
@@ -77,10 +78,8 @@ class StoreFence:
         """The committed reply, None once the command is fenced off (never applied), or
         UNDECIDED (only when not ``patient``). ``detail`` goes into the audit event."""
         reply = Reply(command.id, 503, timeout_error().to_body())
-        event = ev.unapplied_event(
-            command, outcome=ev.EXPIRED, status=503, time=utcnow().isoformat() + "Z", detail=detail
-        )
-        decided = await self._insert(command, EXPIRED, reply, event.to_dict(), patient=patient)
+        event = ev.EVENTS.unapplied(command, outcome=ev.EXPIRED, status=503, detail=detail)
+        decided = await self._insert(command, EXPIRED, reply, event, patient=patient)
         if decided is UNDECIDED or decided is None:
             return decided
         outcome, committed = decided
@@ -90,16 +89,13 @@ class StoreFence:
         """Decide ``command`` as failed (500) unless a worker committed it; returns the answer."""
         error = dead_letter_error()
         reply = Reply(command.id, 500, error.to_body())
-        event = ev.unapplied_event(
-            command, outcome=ev.FAILURE, status=500, time=utcnow().isoformat() + "Z",
-            detail={"detail": error.detail, "deadLettered": True, "reason": reason},
-        )
-        decided = await self._insert(command, REJECTED, reply, event.to_dict(), patient=False)
+        event = ev.EVENTS.rejected(command, error, deadLettered=True, reason=reason)
+        decided = await self._insert(command, REJECTED, reply, event, patient=False)
         if decided is UNDECIDED:
             return UNDECIDED
         return reply if decided is None else decided[1]
 
-    async def _insert(self, command: Command, outcome: str, reply: Reply, event: dict, *, patient: bool):
+    async def _insert(self, command: Command, outcome: str, reply: Reply, event: ev.AuditEvent, *, patient: bool):
         """None when our row went in; (outcome, reply) of the row already there; or UNDECIDED."""
         give_up = time.monotonic() + (self.patience if patient else 0)
         pause = 0.1
@@ -122,36 +118,25 @@ class StoreFence:
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 1.0)
 
-    async def _try_insert(self, command: Command, outcome: str, reply: Reply, event: dict, *, patient: bool) -> None:
-        sqlite = self.engine.dialect.name == "sqlite"
+    async def _try_insert(
+        self, command: Command, outcome: str, reply: Reply, event: ev.AuditEvent, *, patient: bool
+    ) -> None:
+        # Impatient: wait only briefly for a lock a live worker may hold.
+        lock_wait_ms = None if patient else QUICK_LOCK_WAIT_MS
         async with self.engine.connect() as conn:
-            try:
-                if not patient:  # wait only briefly for a lock a live worker may hold
-                    if sqlite:
-                        await conn.exec_driver_sql(f"PRAGMA busy_timeout={QUICK_LOCK_WAIT_MS}")
-                    else:
-                        await conn.execute(text(f"SET LOCAL lock_timeout = '{QUICK_LOCK_WAIT_MS}ms'"))
-                await conn.execute(processed_commands.insert().values(**ledger_row(command, outcome, reply)))
-                await conn.execute(audit_outbox.insert().values(**outbox_row(event, utcnow())))
-                await conn.commit()
-            except BaseException:
-                await conn.rollback()
-                raise
-            finally:
-                if sqlite and not patient:
-                    await conn.exec_driver_sql(f"PRAGMA busy_timeout={_SQLITE_BUSY_MS}")
-                    await conn.commit()
+            await conn.run_sync(_record_decision, command, outcome, reply, event, lock_wait_ms)
 
     async def _existing(self, command_id: str) -> tuple[str, Reply] | None:
         async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(processed_commands.c.outcome, processed_commands.c.reply).where(
-                        processed_commands.c.command_id == command_id
-                    )
-                )
-            ).first()
-        return None if row is None else (row.outcome, Reply.from_wire(orjson.loads(row.reply)))
+            return await conn.run_sync(ledger.decided_reply, command_id)
+
+
+def _record_decision(
+    conn: Connection, command: Command, outcome: str, reply: Reply, event: ev.AuditEvent, lock_wait_ms: int | None
+) -> None:
+    with SqlUnitOfWork(conn, lock_wait_ms=lock_wait_ms) as uow:
+        uow.decide(command, outcome, reply, event)
+        uow.commit()
 
 
 def _is_lock_wait(error: Exception) -> bool:

@@ -1,8 +1,10 @@
-"""The command ledger (``processed_commands``) and the audit outbox, on a sync Connection.
+"""The command ledger (``processed_commands``): one row per decided command, on a sync Connection.
 
 The ledger row is the fence of ARCHITECTURE.md §1–2: whoever inserts a command id first decides
 it. A worker inserts it in the same transaction as the change; an ingress whose request timed out
 inserts an ``expired`` row, so a worker that commits later fails on the key and applies nothing.
+Rows are written through the unit of work (``infra.store.unit_of_work``: a decision goes in only
+with its audit event); this module holds their SQL. The audit outbox is ``infra.store.outbox``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from sqlalchemy import Connection, delete, select
 
 from domain.commands import Command, Reply
 from infra.store.clock import utcnow
-from infra.store.tables import audit_outbox, processed_commands
+from infra.store.tables import processed_commands
 
 _INSERT_DECISION = processed_commands.insert()
 
@@ -75,45 +77,3 @@ def prune_decisions(conn: Connection, *, older_than, limit: int = 5000) -> int:
 
 def record_decision(conn: Connection, command: Command, outcome: str, reply: Reply) -> None:
     conn.execute(_INSERT_DECISION, ledger_row(command, outcome, reply))
-
-
-def outbox_row(event: dict, now) -> dict:
-    """The outbox row of an event (``AuditEvent.to_dict()``): its own ``event_id`` in a unique column."""
-    event_id = event.get("event_id")
-    if not event_id:
-        raise ValueError("an audit event gets its event_id when it is created (domain.events.AuditEvent)")
-    return {"event_id": event_id, "event": orjson.dumps(event).decode(), "created_at": now}
-
-
-def append_events(conn: Connection, events: list[dict]) -> list[tuple[int, dict]]:
-    """Write events to the outbox; returns them with their row numbers (to delete them by), in order."""
-    if not events:
-        return []
-    now = utcnow()
-    result = conn.execute(
-        audit_outbox.insert().returning(audit_outbox.c.seq, sort_by_parameter_order=True),
-        [outbox_row(event, now) for event in events],
-    )
-    return list(zip((row.seq for row in result), events))
-
-
-def pending_events(
-    conn: Connection, *, seqs: list[int] | None = None, older_than=None, limit: int = 500
-) -> list[tuple[int, dict]]:
-    """Outbox events to relay: the given ``seqs``, or the oldest ones (written before ``older_than``)."""
-    query = (
-        select(audit_outbox.c.seq, audit_outbox.c.event_id, audit_outbox.c.event)
-        .order_by(audit_outbox.c.seq).limit(limit)
-    )
-    if seqs is not None:
-        query = query.where(audit_outbox.c.seq.in_(seqs))
-    if older_than is not None:
-        query = query.where(audit_outbox.c.created_at < older_than)
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return [(row.seq, {**orjson.loads(row.event), "event_id": row.event_id}) for row in conn.execute(query)]
-
-
-def forget_events(conn: Connection, seqs: list[int]) -> None:
-    if seqs:
-        conn.execute(delete(audit_outbox).where(audit_outbox.c.seq.in_(seqs)))

@@ -1,31 +1,27 @@
-"""Organizations and their API tokens: created by the CLI, checked by the ingress on every request."""
+"""Organizations and their API tokens in SQL: the management service's ``OrganizationStore`` and
+``TokenStore`` ports (``domain.management``), and the token check the ingress makes on every request.
+
+The rules (tiers, roles, the SCIM toggle) live in ``domain.management``; the adapters are reached
+through the unit of work (``infra.store.unit_of_work``), which commits a change only with its
+audit event.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Connection, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from infra.ids import new_org_id, new_token_id
+from domain.organizations import NewToken, Organization
+from infra.ids import new_token_id
 from infra.store.clock import utcnow
 from infra.store.tables import api_tokens, organizations
 from infra.tokens import hash_token, hashes_match, new_token
 
-TIERS = ("enterprise", "team")
-ROLES = ("owner", "member")
-
-
-class OrganizationError(Exception):
-    """A management request the organization's state does not allow (clear message for people)."""
-
-
-@dataclass(frozen=True)
-class Organization:
-    id: str
-    name: str
-    tier: str
-    scim_enabled: bool
+# An execution option marking a statement that only takes a lock: not a change to audit.
+LOCK_ONLY = "scimgate_lock_only"
 
 
 @dataclass(frozen=True)
@@ -41,59 +37,59 @@ def _org_from_row(row) -> Organization:
     return Organization(row.id, row.name, row.tier, bool(row.scim_enabled))
 
 
-def create_organization(conn: Connection, name: str, tier: str = "enterprise") -> Organization:
-    if tier not in TIERS:
-        raise OrganizationError(f"tier must be one of {', '.join(TIERS)}")
-    org = Organization(new_org_id(), name, tier, False)
-    conn.execute(
-        organizations.insert().values(id=org.id, name=name, tier=tier, scim_enabled=False, created_at=utcnow())
-    )
-    return org
+class SqlOrganizations:
+    def __init__(self, conn: Connection):
+        self.conn = conn
 
+    def get(self, org_id: str, *, lock: bool = False) -> Organization | None:
+        query = select(organizations).where(organizations.c.id == org_id)
+        if lock and self.conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        elif lock:
+            # A write first: takes SQLite's write lock before any read, so the transaction never
+            # needs to upgrade a read snapshot (which would fail under a concurrent writer).
+            self.conn.execute(
+                update(organizations).where(organizations.c.id == org_id)
+                .values(scim_enabled=organizations.c.scim_enabled)
+                .execution_options(**{LOCK_ONLY: True})
+            )
+        row = self.conn.execute(query).first()
+        return _org_from_row(row) if row else None
 
-def get_organization(conn: Connection, org_id: str) -> Organization | None:
-    row = conn.execute(select(organizations).where(organizations.c.id == org_id)).first()
-    return _org_from_row(row) if row else None
+    def all(self) -> list[Organization]:
+        rows = self.conn.execute(select(organizations).order_by(organizations.c.created_at))
+        return [_org_from_row(row) for row in rows]
 
-
-def list_organizations(conn: Connection) -> list[Organization]:
-    return [_org_from_row(row) for row in conn.execute(select(organizations).order_by(organizations.c.created_at))]
-
-
-def set_scim_enabled(conn: Connection, org_id: str, enabled: bool) -> Organization:
-    org = get_organization(conn, org_id)
-    if org is None:
-        raise OrganizationError(f"no organization {org_id}")
-    if enabled and org.tier != "enterprise":
-        raise OrganizationError(
-            f"SCIM provisioning is available only on the Enterprise tier; organization {org_id} is on the {org.tier} tier"
+    def insert(self, org: Organization, created: datetime) -> None:
+        self.conn.execute(
+            organizations.insert().values(id=org.id, name=org.name, tier=org.tier, scim_enabled=org.scim_enabled,
+                                          created_at=created)
         )
-    conn.execute(update(organizations).where(organizations.c.id == org_id).values(scim_enabled=enabled))
-    return Organization(org.id, org.name, org.tier, enabled)
+
+    def set_scim_enabled(self, org_id: str, enabled: bool) -> None:
+        self.conn.execute(update(organizations).where(organizations.c.id == org_id).values(scim_enabled=enabled))
 
 
-def create_token(conn: Connection, org_id: str, role: str, name: str | None = None) -> tuple[str, str]:
-    """Create a token; returns ``(token_id, token)``. The token itself is never stored."""
-    if role not in ROLES:
-        raise OrganizationError(f"role must be one of {', '.join(ROLES)}")
-    if get_organization(conn, org_id) is None:
-        raise OrganizationError(f"no organization {org_id}")
-    token, token_id = new_token(), new_token_id()
-    conn.execute(
-        api_tokens.insert().values(
-            id=token_id, org_id=org_id, role=role, token_hash=hash_token(token), name=name, created_at=utcnow()
+class SqlTokens:
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def create(self, org_id: str, role: str, name: str | None, created: datetime) -> NewToken:
+        """A new token of ``org_id``; only its hash is stored, the token itself is returned once."""
+        token, token_id = new_token(), new_token_id()
+        self.conn.execute(
+            api_tokens.insert().values(
+                id=token_id, org_id=org_id, role=role, token_hash=hash_token(token), name=name, created_at=created
+            )
         )
-    )
-    return token_id, token
+        return NewToken(token_id, token)
 
-
-def revoke_token(conn: Connection, token_id: str) -> bool:
-    result = conn.execute(
-        update(api_tokens).where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None)).values(
-            revoked_at=utcnow()
-        )
-    )
-    return result.rowcount > 0
+    def revoke(self, token_id: str, when: datetime) -> str | None:
+        row = self.conn.execute(
+            update(api_tokens).where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=when).returning(api_tokens.c.org_id)
+        ).first()
+        return row.org_id if row else None
 
 
 async def find_grant(conn: AsyncConnection, token: str) -> TokenGrant | None:
@@ -123,4 +119,5 @@ async def find_grant(conn: AsyncConnection, token: str) -> TokenGrant | None:
 
 
 async def touch_token(conn: AsyncConnection, token_id: str) -> None:
+    """When a token was last used: bookkeeping of the ingress, not a change to audit."""
     await conn.execute(update(api_tokens).where(api_tokens.c.id == token_id).values(last_used_at=utcnow()))

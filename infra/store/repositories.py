@@ -116,9 +116,14 @@ class SqlUsers:
         del values["id"], values["org_id"], values["created_at"]
         self.conn.execute(update(users).where(users.c.id == record.id).values(**values))
 
-    def delete(self, org_id: str, user_id: str) -> None:
-        self.conn.execute(delete(team_members).where(team_members.c.user_id == user_id))
-        self.conn.execute(delete(users).where(users.c.id == user_id, users.c.org_id == org_id))
+    def delete(self, org_id: str, user_id: str) -> list[str] | None:
+        left = self.conn.execute(
+            delete(team_members).where(team_members.c.user_id == user_id, team_members.c.org_id == org_id)
+            .returning(team_members.c.team_id)
+        )
+        teams_left = [row.team_id for row in left]
+        deleted = self.conn.execute(delete(users).where(users.c.id == user_id, users.c.org_id == org_id)).rowcount
+        return teams_left if deleted else None
 
     def groups_of(self, org_id: str, user_id: str) -> list[dict]:
         rows = self.conn.execute(
@@ -158,7 +163,10 @@ class SqlTeams:
     def update(self, record: TeamRecord) -> None:
         values = team_columns(record)
         del values["id"], values["org_id"], values["created_at"], values["idp_managed"]
-        self.conn.execute(update(teams).where(teams.c.id == record.id).values(**values))
+        try:
+            self.conn.execute(update(teams).where(teams.c.id == record.id).values(**values))
+        except IntegrityError:
+            raise Uniqueness(display_name_taken(record.document["displayName"])) from None
 
     def delete(self, org_id: str, team_id: str) -> None:
         self.conn.execute(delete(team_members).where(team_members.c.team_id == team_id))

@@ -8,7 +8,6 @@ import time
 import uuid
 from dataclasses import replace
 
-import httpx
 import orjson
 import pytest
 import redis

@@ -15,7 +15,6 @@ import httpx
 import pytest
 
 from infra.store.engine import make_sync_engine
-from infra.store.organizations import create_token, list_organizations
 from tests.e2e.scim_bodies import okta_user
 from tests.support.scimgate_run import (
     ScimgateProcess,
@@ -25,6 +24,7 @@ from tests.support.scimgate_run import (
     scimgate_cli,
     wait_dead,
 )
+from tests.support.seed import create_token, list_organizations
 
 
 @pytest.fixture

@@ -22,10 +22,10 @@ from domain.commands import Actor, Command
 from infra.config import Settings
 from infra.redis.audit_stream import AuditStream
 from infra.redis.embedded import EmbeddedRedis
-from infra.store import ledger
+from infra.store import outbox
 from infra.store.clock import utcnow
-from infra.store.organizations import create_organization
 from infra.store.tables import audit_outbox
+from tests.support.seed import create_organization
 from tests.support.stack import TEST_REDIS_URL
 from worker import runtime as runtime_module
 from worker.apply import BatchApplier
@@ -133,18 +133,18 @@ def test_a_sweep_whose_delete_never_committed_is_not_doubled(
 ):
     _decided, events = BatchApplier(sync_engine).apply(creates(org_id, 4))  # never published
     age_outbox(sync_engine)
-    original = ledger.forget_events
+    original = outbox.forget_events
 
     def dies_on_delete(conn, seqs):
         if seqs:
             raise RuntimeError("the sweeper's process died before its delete committed")
         original(conn, seqs)
 
-    monkeypatch.setattr(ledger, "forget_events", dies_on_delete)
+    monkeypatch.setattr(outbox, "forget_events", dies_on_delete)
     with pytest.raises(RuntimeError):
         new_runtime().sweep()
     assert len(stream_ids(client, settings)) == 4 and outbox_count(sync_engine) == 4
-    monkeypatch.setattr(ledger, "forget_events", original)
+    monkeypatch.setattr(outbox, "forget_events", original)
     assert new_runtime().sweep() == 4
     assert sorted(stream_ids(client, settings)) == sorted(event["event_id"] for _seq, event in events)
     assert outbox_count(sync_engine) == 0
@@ -192,7 +192,7 @@ def test_event_ids_are_unique_across_outbox_row_reuse(sync_engine, org_id, new_r
         ((seq, event),) = events
         rt.publish([], events)
         with sync_engine.begin() as conn:
-            ledger.forget_events(conn, [seq])  # relayed and deleted: the outbox is empty again
+            outbox.forget_events(conn, [seq])  # relayed and deleted: the outbox is empty again
         seen_seqs.append(seq)
         seen_ids.append(event["event_id"])
     if sync_engine.dialect.name == "sqlite":
@@ -204,11 +204,11 @@ def test_event_ids_are_unique_across_outbox_row_reuse(sync_engine, org_id, new_r
 def test_the_outbox_refuses_a_second_row_for_one_event_id(sync_engine):
     event = {"action": "scim:user:create", "org_id": "o", "event_id": str(uuid.uuid4())}
     with sync_engine.begin() as conn:
-        ledger.append_events(conn, [event])
+        outbox.append_events(conn, [event])
     with pytest.raises(IntegrityError), sync_engine.begin() as conn:
-        ledger.append_events(conn, [event])
+        outbox.append_events(conn, [event])
     with pytest.raises(ValueError), sync_engine.begin() as conn:
-        ledger.append_events(conn, [{"action": "x"}])  # an event without its id is a bug
+        outbox.append_events(conn, [{"action": "x"}])  # an event without its id is a bug
 
 
 def test_publishing_is_idempotent_and_survives_a_redis_that_forgot_the_script(client, settings):

@@ -15,7 +15,7 @@ from domain.commands import Actor, Command, Reply
 from infra.store import ledger
 from infra.store.engine import make_async_engine
 from infra.store.fence import UNDECIDED, StoreFence
-from infra.store.organizations import create_organization
+from tests.support.seed import create_organization
 from infra.store.repositories import SqlTeams, SqlUsers
 from infra.store.tables import audit_outbox, processed_commands, team_members, users
 from worker.apply import BatchApplier

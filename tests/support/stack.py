@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from infra.redis.embedded import EmbeddedRedis
 from infra.store.engine import make_sync_engine
 from infra.store.migrate import upgrade
-from infra.store.organizations import create_organization, create_token, set_scim_enabled
+from tests.support.seed import create_organization, create_token, set_scim_enabled
 
 TEST_DATABASE_URL = os.environ.get("SCIMGATE_TEST_DATABASE_URL", "")
 TEST_REDIS_URL = os.environ.get("SCIMGATE_TEST_REDIS_URL", "")

@@ -1,17 +1,37 @@
-"""In-memory fakes of the provisioning service's store ports (domain.provisioning)."""
+"""In-memory fakes of the store ports (``domain.provisioning``, ``domain.organizations``,
+``domain.management_views``) and of the unit of work (``domain.unit_of_work``).
+
+Every write a fake store makes counts in ``writes``; ``FakeUnitOfWork`` refuses to commit a
+write after which no audit event was recorded, as the SQL one does, and rolls the fakes back.
+"""
 
 from __future__ import annotations
 
+import copy
+import itertools
 from dataclasses import replace
 
 from domain.errors import Uniqueness
+from domain.organizations import NewToken
 from domain.provisioning import TeamRecord, UserRecord, display_name_taken, user_name_taken
+from domain.unit_of_work import UnrecordedChange
+
+
+class Writes:
+    """Counts the fakes' writes (the SQL unit of work watches its connection's statements)."""
+
+    def __init__(self):
+        self.count = 0
+
+    def __call__(self) -> None:
+        self.count += 1
 
 
 class FakeUsers:
-    def __init__(self, teams: "FakeTeams | None" = None):
+    def __init__(self, teams: "FakeTeams | None" = None, writes: Writes | None = None):
         self.rows: dict[str, UserRecord] = {}
         self.teams = teams
+        self.wrote = writes or Writes()
 
     def get(self, org_id, user_id, *, lock=False):
         record = self.rows.get(user_id)
@@ -26,16 +46,24 @@ class FakeUsers:
     def insert(self, record):
         if self.user_name_in_use(record.org_id, record.document["userName"]):
             raise Uniqueness(user_name_taken(record.document["userName"]))
+        self.wrote()
         self.rows[record.id] = record
 
     def update(self, record):
+        self.wrote()
         self.rows[record.id] = record
 
     def delete(self, org_id, user_id):
-        self.rows.pop(user_id, None)
-        if self.teams:
-            for members in self.teams.members.values():
-                members.pop(user_id, None)
+        self.wrote()
+        record = self.rows.get(user_id)
+        if record is None or record.org_id != org_id:
+            return None
+        del self.rows[user_id]
+        memberships = self.teams.members if self.teams else {}
+        left = [team_id for team_id, members in memberships.items() if user_id in members]
+        for team_id in left:
+            del self.teams.members[team_id][user_id]
+        return left
 
     def groups_of(self, org_id, user_id):
         if not self.teams:
@@ -48,10 +76,11 @@ class FakeUsers:
 
 
 class FakeTeams:
-    def __init__(self):
+    def __init__(self, writes: Writes | None = None):
         self.rows: dict[str, TeamRecord] = {}
         self.members: dict[str, dict[str, None]] = {}  # team id -> ordered set of user ids
         self.users: FakeUsers | None = None
+        self.wrote = writes or Writes()
 
     def get(self, org_id, team_id, *, lock=False):
         record = self.rows.get(team_id)
@@ -66,13 +95,19 @@ class FakeTeams:
     def insert(self, record):
         if self.display_name_in_use(record.org_id, record.document["displayName"]):
             raise Uniqueness(display_name_taken(record.document["displayName"]))
+        self.wrote()
         self.rows[record.id] = record
         self.members[record.id] = {}
 
     def update(self, record):
+        name = record.document["displayName"]
+        if self.display_name_in_use(record.org_id, name, exclude_id=record.id):
+            raise Uniqueness(display_name_taken(name))
+        self.wrote()
         self.rows[record.id] = record
 
     def delete(self, org_id, team_id):
+        self.wrote()
         self.rows.pop(team_id, None)
         self.members.pop(team_id, None)
 
@@ -83,12 +118,14 @@ class FakeTeams:
         return {i for i in ids if i in self.rows and self.rows[i].org_id == org_id}
 
     def add_members(self, org_id, team_id, ids, displays=None):
+        self.wrote()
         added = [i for i in dict.fromkeys(ids) if i not in self.members[team_id]]
         for i in added:
             self.members[team_id][i] = None
         return added
 
     def remove_members(self, team_id, ids):
+        self.wrote()
         removed = [i for i in dict.fromkeys(ids) if i in self.members[team_id]]
         for i in removed:
             del self.members[team_id][i]
@@ -98,6 +135,7 @@ class FakeTeams:
         raise NotImplementedError("filter evaluation belongs to the SQL store")
 
     def remove_all_members(self, team_id):
+        self.wrote()
         removed = list(self.members[team_id])
         self.members[team_id] = {}
         return removed
@@ -109,8 +147,134 @@ class FakeTeams:
         ]
 
 
-def fake_stores() -> tuple[FakeUsers, FakeTeams]:
-    teams = FakeTeams()
-    users = FakeUsers(teams)
+def fake_stores(writes: Writes | None = None) -> tuple[FakeUsers, FakeTeams]:
+    writes = writes or Writes()
+    teams = FakeTeams(writes)
+    users = FakeUsers(teams, writes)
     teams.users = users
     return users, teams
+
+
+class FakeOrganizations:
+    def __init__(self, writes: Writes):
+        self.rows: dict = {}  # id -> Organization, in creation order
+        self.wrote = writes
+        self.locked: list[str] = []
+
+    def get(self, org_id, *, lock=False):
+        if lock:
+            self.locked.append(org_id)
+        return self.rows.get(org_id)
+
+    def all(self):
+        return list(self.rows.values())
+
+    def insert(self, org, created):
+        self.wrote()
+        self.rows[org.id] = org
+
+    def set_scim_enabled(self, org_id, enabled):
+        self.wrote()
+        self.rows[org_id] = replace(self.rows[org_id], scim_enabled=enabled)
+
+
+class FakeTokens:
+    def __init__(self, writes: Writes):
+        self.rows: dict[str, dict] = {}  # id -> {"org_id", "role", "name", "revoked"}
+        self.wrote = writes
+        self._ids = itertools.count(1)
+
+    def create(self, org_id, role, name, created):
+        self.wrote()
+        token_id = f"tok{next(self._ids)}"
+        self.rows[token_id] = {"org_id": org_id, "role": role, "name": name, "revoked": False}
+        return NewToken(token_id, f"sgt-secret-{token_id}")
+
+    def revoke(self, token_id, when):
+        row = self.rows.get(token_id)
+        if row is None or row["revoked"]:
+            return None
+        self.wrote()
+        row["revoked"] = True
+        return row["org_id"]
+
+
+class FakeViews:
+    """Just enough of the read model to show what the service changed."""
+
+    def __init__(self, users: FakeUsers, teams: FakeTeams):
+        self.users_, self.teams_ = users, teams
+
+    def counts(self, org_id):
+        users = [u for u in self.users_.rows.values() if u.org_id == org_id]
+        teams = [t for t in self.teams_.rows.values() if t.org_id == org_id]
+        active = sum(1 for u in users if u.document.get("active", True))
+        return {"users": len(users), "activeUsers": active, "inactiveUsers": len(users) - active,
+                "teams": len(teams), "idpManagedTeams": sum(1 for t in teams if t.idp_managed)}
+
+    def users(self, org_id, page):
+        rows = [u for u in self.users_.rows.values() if u.org_id == org_id]
+        shown = rows[page.offset:page.offset + page.size]
+        return {"users": [self.user(org_id, u.id) for u in shown], "page": page.number, "pageSize": page.size,
+                "totalResults": len(rows)}
+
+    def user(self, org_id, user_id):
+        record = self.users_.get(org_id, user_id)
+        if record is None:
+            return None
+        teams = [t for t, members in self.teams_.members.items() if user_id in members]
+        return {"id": user_id, "userName": record.document["userName"], "teams": teams}
+
+    def teams(self, org_id, page):
+        rows = [t for t in self.teams_.rows.values() if t.org_id == org_id]
+        shown = rows[page.offset:page.offset + page.size]
+        return {"teams": [self.team(org_id, t.id, page) for t in shown], "page": page.number,
+                "pageSize": page.size, "totalResults": len(rows)}
+
+    def team(self, org_id, team_id, members):
+        record = self.teams_.get(org_id, team_id)
+        if record is None:
+            return None
+        ids = list(self.teams_.members[team_id])
+        return {"id": team_id, "name": record.document["displayName"], "idpManaged": record.idp_managed,
+                "version": record.version, "memberCount": len(ids),
+                "members": ids[members.offset:members.offset + members.size]}
+
+
+class FakeUnitOfWork:
+    """The unit of work on the fakes: a change commits with its events, or is rolled back."""
+
+    def __init__(self):
+        self.writes = Writes()
+        self.users, self.teams = fake_stores(self.writes)
+        self.organizations = FakeOrganizations(self.writes)
+        self.tokens = FakeTokens(self.writes)
+        self.views = FakeViews(self.users, self.teams)
+        self.committed: list = []  # the audit events of every committed transaction, in order
+        self._open = False
+
+    def _state(self):
+        return copy.deepcopy((self.users.rows, self.teams.rows, self.teams.members, self.organizations.rows,
+                              self.tokens.rows))
+
+    def __enter__(self):
+        assert not self._open, "a unit of work is already open"
+        self._open, self._pending, self._snapshot = True, [], self._state()
+        self._recorded_at = self.writes.count
+        return self
+
+    def __exit__(self, *exc):
+        if self._open:  # left without commit: everything goes back
+            (self.users.rows, self.teams.rows, self.teams.members, self.organizations.rows,
+             self.tokens.rows) = self._snapshot
+        self._open = False
+
+    def record(self, event):
+        self._pending.append(event)
+        self._recorded_at = self.writes.count
+
+    def commit(self):
+        if self.writes.count != self._recorded_at:
+            raise UnrecordedChange("a change was made without recording its audit event")
+        self.committed += self._pending
+        self._open = False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import UTC, datetime, timedelta, timezone
 
 from domain import events as ev
 from domain.commands import Actor, Command
@@ -31,8 +32,8 @@ def test_event_ids_carry_their_creation_time_and_sort_by_it():
 def test_the_id_travels_with_the_event_and_unapplied_events_have_one_too():
     command = Command(id="c1", kind="user.create", org_id="o", actor=Actor("tok", "ua", "okta"), request_id="r",
                       deadline=0.0, reply_to="x")
-    one = ev.unapplied_event(command, outcome=ev.EXPIRED, status=503, time="t")
-    two = ev.unapplied_event(command, outcome=ev.EXPIRED, status=503, time="t")
+    one = ev.EVENTS.unapplied(command, outcome=ev.EXPIRED, status=503)
+    two = ev.EVENTS.unapplied(command, outcome=ev.EXPIRED, status=503)
     assert one.to_dict()["event_id"] == one.event_id != two.event_id
 
 
@@ -59,9 +60,9 @@ def test_an_org_id_is_kept_only_when_it_has_the_shape_of_one():
 
 def test_a_refusal_event_bounds_every_client_supplied_field():
     huge = "\n" + "z" * 20_000
-    event = ev.refusal_event(
+    event = ev.EVENTS.refusal(
         ev.AUTH_REFUSED, org_id="org" + huge, method="GET" + huge, path="/scim/v2/x" + huge,
-        reason="The token is not valid for organization org" + huge, status=401, time="t",
+        reason="The token is not valid for organization org" + huge, status=401,
         user_agent="agent" + huge, request_id="req",
     ).to_dict()
     assert event["event_id"] and event["outcome"] == ev.REFUSED
@@ -70,10 +71,10 @@ def test_a_refusal_event_bounds_every_client_supplied_field():
 
 
 def test_a_throttle_summary_names_its_source_and_count():
-    event = ev.throttled_event(source="203.0.113.9", count=42, org_ids=["c" + "a" * 24], since="s", time="t")
+    event = ev.EVENTS.throttled(source="203.0.113.9", count=42, org_ids=["c" + "a" * 24], since=datetime(2026, 1, 1))
     assert event.action == ev.AUTH_THROTTLED and event.status == 429 and event.org_id == "c" + "a" * 24
     assert event.detail["count"] == 42 and event.detail["source"] == "203.0.113.9"
-    assert ev.throttled_event(source="s", count=1, org_ids=["a", "b"], since="s", time="t").org_id == ""
+    assert ev.EVENTS.throttled(source="s", count=1, org_ids=["a", "b"], since=datetime(2026, 1, 1)).org_id == ""
 
 
 def test_audit_tail_prints_one_line_per_event_whatever_its_fields_hold():
@@ -87,5 +88,22 @@ def test_audit_tail_prints_one_line_per_event_whatever_its_fields_hold():
 
 
 def test_audit_tail_shows_a_throttle_summary_with_its_count():
-    event = ev.throttled_event(source="198.51.100.7", count=17, org_ids=[], since="s", time="t").to_dict()
+    event = ev.EVENTS.throttled(source="198.51.100.7", count=17, org_ids=[], since=datetime(2026, 1, 1)).to_dict()
     assert "source=198.51.100.7 count=17" in _format_event(event)
+
+
+def test_every_event_has_one_time_format_from_its_factorys_clock():
+    """One clock, one format: ISO 8601 UTC, always with microseconds, and a Z (also at a whole second)."""
+    command = Command(id="c1", kind="user.create", org_id="o", actor=Actor("tok", "ua", "okta"), request_id="r",
+                      deadline=0.0, reply_to="x")
+    moments = iter([datetime(2026, 1, 2, 3, 4, 5), datetime(2026, 1, 2, 3, 4, 5, 60),
+                    datetime(2026, 1, 2, 4, 4, 5, 7, tzinfo=timezone(timedelta(hours=1)))])
+    events = ev.AuditEvents(clock=lambda: next(moments))
+    made = [
+        events.unapplied(command, outcome=ev.EXPIRED, status=503),
+        events.refusal(ev.AUTH_REFUSED, org_id="o", method="GET", path="/", reason="r", status=401),
+        events.throttled(source="s", count=1, org_ids=[], since=datetime(2026, 1, 2, 3, 4, tzinfo=UTC)),
+    ]
+    assert [e.time for e in made] == [
+        "2026-01-02T03:04:05.000000Z", "2026-01-02T03:04:05.000060Z", "2026-01-02T03:04:05.000007Z"]
+    assert made[2].detail["since"] == "2026-01-02T03:04:00.000000Z"

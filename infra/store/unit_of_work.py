@@ -1,0 +1,186 @@
+"""The SQL unit of work: the one way a change is recorded in the store.
+
+``with SqlUnitOfWork(engine_or_connection) as uow:`` begins a transaction and offers the store's
+ports on it (``users``, ``teams``, ``organizations``, ``tokens``, ``views``); ``uow.record(event)``
+queues an audit event for the outbox, ``uow.decide(command, outcome, reply, event)`` writes a
+command's ledger row together with its event, and ``uow.commit()`` writes the queued events to the
+outbox and commits. Leaving the block without committing rolls back. Every writer goes through it:
+the worker's batch applier (``worker/apply.py``), the ingress's fence (``infra/store/fence.py``,
+over an async connection's ``run_sync``), and the management service (API, CLI, first start, the
+SCIM toggle: ``management_service`` below).
+
+A change cannot be committed without its audit event: the unit of work watches every INSERT,
+UPDATE and DELETE on its connection, and a change to the data (anything but the ledger and the
+outbox, which it writes itself) must be followed by a recorded event before the next savepoint,
+a savepoint's release, ``flush`` or ``commit``, or those raise ``UnrecordedChange``.
+
+For the worker: ``savepoint()`` wraps one command (its queued events go if it rolls back),
+``flush()`` writes the queued events before the last deadline check, ``forget_relayed`` deletes
+relayed outbox rows in the same transaction. For the fence: ``lock_wait_ms`` bounds how long the
+transaction waits for a lock another transaction holds.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, Engine, event, text
+
+from domain.clock import Clock
+from domain.commands import Command, Reply
+from domain.events import AuditEvent
+from domain.management import Management
+from domain.unit_of_work import UnrecordedChange
+from infra.ids import new_org_id, new_resource_id
+from infra.store import ledger, outbox
+from infra.store.clock import utcnow
+from infra.store.engine import SQLITE_BUSY_TIMEOUT_MS
+from infra.store.management_views import SqlManagementViews
+from infra.store.organizations import LOCK_ONLY, SqlOrganizations, SqlTokens
+from infra.store.repositories import SqlTeams, SqlUsers
+from infra.store.tables import audit_outbox, processed_commands
+
+# Written by the unit of work itself, each with its event: not changes that need one.
+_BOOKKEEPING = frozenset({processed_commands.name, audit_outbox.name})
+
+
+class SqlUnitOfWork:
+    def __init__(self, source: Engine | Connection, *, lock_wait_ms: int | None = None):
+        self.source = source
+        self.lock_wait_ms = lock_wait_ms
+        self._conn: Connection | None = None
+
+    # -- the transaction ----------------------------------------------------------------------
+
+    def __enter__(self) -> SqlUnitOfWork:
+        if self._conn is not None:
+            raise RuntimeError("a unit of work is already open")
+        owned = isinstance(self.source, Engine)
+        conn = self.source.connect() if owned else self.source
+        self._conn, self._owned = conn, owned
+        self._pending: list[AuditEvent] = []
+        self._written: list[tuple[int, dict]] = []
+        self._unrecorded = False
+        try:
+            self._transaction = conn.begin()
+            event.listen(conn, "before_execute", self._watch)
+            if self.lock_wait_ms is not None:
+                if conn.dialect.name == "sqlite":
+                    conn.exec_driver_sql(f"PRAGMA busy_timeout={int(self.lock_wait_ms)}")
+                else:
+                    conn.execute(text(f"SET LOCAL lock_timeout = '{int(self.lock_wait_ms)}ms'"))
+        except BaseException:
+            self._close()
+            raise
+        self.users = SqlUsers(conn)
+        self.teams = SqlTeams(conn)
+        self.organizations = SqlOrganizations(conn)
+        self.tokens = SqlTokens(conn)
+        self.views = SqlManagementViews(conn)
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        try:
+            if self._transaction.is_active:
+                self._transaction.rollback()
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            if event.contains(conn, "before_execute", self._watch):
+                event.remove(conn, "before_execute", self._watch)
+            if self.lock_wait_ms is not None and conn.dialect.name == "sqlite" and not conn.closed:
+                conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+                conn.commit()
+        finally:
+            if self._owned:
+                conn.close()
+
+    def commit(self) -> list[tuple[int, dict]]:
+        """Write the queued events and commit; returns every event this transaction wrote, with its
+        outbox row number (to relay and then forget)."""
+        self.flush()
+        self._transaction.commit()
+        return self._written
+
+    def rollback(self) -> None:
+        self._transaction.rollback()
+        self._pending.clear()
+        self._written = []
+        self._unrecorded = False
+
+    def savepoint(self) -> Savepoint:
+        self._check()
+        return Savepoint(self)
+
+    # -- the audit outbox ---------------------------------------------------------------------
+
+    def record(self, event: AuditEvent) -> None:
+        self._pending.append(event)
+        self._unrecorded = False
+
+    def flush(self) -> list[tuple[int, dict]]:
+        """Write the queued events to the outbox now (still uncommitted); returns them with their rows."""
+        self._check()
+        written = outbox.append_events(self._conn, [queued.to_dict() for queued in self._pending])
+        self._pending.clear()
+        self._written += written
+        return written
+
+    def forget_relayed(self, seqs: list[int]) -> None:
+        """Delete outbox rows already relayed to the stream (in this transaction)."""
+        outbox.forget_events(self._conn, list(seqs))
+
+    # -- the command ledger -------------------------------------------------------------------
+
+    def decide(self, command: Command, outcome: str, reply: Reply, event: AuditEvent) -> None:
+        """Record the decision on ``command`` and its audit event; the ledger's key makes this the
+        one decision (``IntegrityError`` when another is there: a redelivery lost, or the fence)."""
+        ledger.record_decision(self._conn, command, outcome, reply)
+        self.record(event)
+
+    def decision(self, command_id: str) -> tuple[str, Reply] | None:
+        return ledger.decided_reply(self._conn, command_id)
+
+    def decisions(self, command_ids: list[str]) -> dict[str, tuple[str, Reply]]:
+        return ledger.decided_replies(self._conn, command_ids)
+
+    # -- the guard ----------------------------------------------------------------------------
+
+    def _watch(self, _conn, statement, _multiparams, _params, options) -> None:
+        if (
+            getattr(statement, "is_dml", False)
+            and statement.table.name not in _BOOKKEEPING
+            and not options.get(LOCK_ONLY)
+        ):
+            self._unrecorded = True
+
+    def _check(self) -> None:
+        if self._unrecorded:
+            raise UnrecordedChange("a change was made without recording its audit event (uow.record)")
+
+
+class Savepoint:
+    """One command's share of a batch: on rollback its changes and its queued events go."""
+
+    def __init__(self, uow: SqlUnitOfWork):
+        self._uow = uow
+        self._mark = len(uow._pending)
+        self._nested = uow._conn.begin_nested()
+
+    def commit(self) -> None:
+        self._uow._check()
+        self._nested.commit()
+
+    def rollback(self) -> None:
+        self._nested.rollback()
+        del self._uow._pending[self._mark:]
+        self._uow._unrecorded = False
+
+
+def management_service(source: Engine | Connection, *, clock: Clock = utcnow) -> Management:
+    """The management service on the SQL store (``source``: the CLI's engine, or the ingress's
+    connection inside ``AsyncConnection.run_sync``)."""
+    return Management(SqlUnitOfWork(source), clock=clock, new_id=new_resource_id, new_org_id=new_org_id)

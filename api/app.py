@@ -5,13 +5,15 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from api import bulk, discovery, management, operations, search
+from api import management, operations
 from api.auth import Authenticator
-from api.keys import AUTHENTICATOR, DISPATCHER, ENGINE, REDIS, SETTINGS
+from api.keys import AUTHENTICATOR, CURSOR_KEY, DISPATCHER, ENGINE, REDIS, SETTINGS
 from api.limits import rate_limits
 from api.middleware import lenient_paths, request_context, scim_errors
-from api.resources import GROUP, USER, ResourceEndpoints, root_search
+from api.scim_app import SCIM_PREFIX, scim_app
+from domain.errors import Unavailable
 from infra.config import Settings
+from infra.redis.cursor_secret import CursorKey
 from infra.redis.dispatcher import CommandDispatcher
 from infra.store.engine import make_async_engine
 from infra.store.fence import StoreFence
@@ -32,6 +34,17 @@ async def _redis(app: web.Application):
     await client.aclose()
 
 
+async def _cursor_key(app: web.Application):
+    """The cursor key, fetched at start (or on first use, if Redis is not reachable yet)."""
+    holder = CursorKey(app[SETTINGS], app[REDIS])
+    try:
+        await holder.get()
+    except Unavailable:
+        pass  # logged; the first cursor request tries again
+    app[CURSOR_KEY] = holder
+    yield
+
+
 async def _dispatcher(app: web.Application):
     settings = app[SETTINGS]
     dispatcher = CommandDispatcher(settings, StoreFence(app[ENGINE], patience=settings.fence_patience))
@@ -39,28 +52,6 @@ async def _dispatcher(app: web.Application):
     app[DISPATCHER] = dispatcher
     yield
     await dispatcher.stop()
-
-
-def _scim_routes(app: web.Application) -> None:
-    prefix = "/scim/v2/{org_id}"
-    for endpoints in (ResourceEndpoints(USER), ResourceEndpoints(GROUP)):
-        collection = f"{prefix}/{endpoints.kind.endpoint}"
-        app.router.add_get(collection, endpoints.list)
-        app.router.add_post(collection, endpoints.create)
-        app.router.add_post(f"{collection}/.search", endpoints.search)
-        app.router.add_get(collection + "/{id}", endpoints.get)
-        app.router.add_put(collection + "/{id}", endpoints.replace)
-        app.router.add_patch(collection + "/{id}", endpoints.patch)
-        app.router.add_delete(collection + "/{id}", endpoints.delete)
-    app.router.add_get(f"{prefix}/ServiceProviderConfig", discovery.service_provider_config_handler)
-    app.router.add_get(f"{prefix}/ResourceTypes", discovery.resource_types_handler)
-    app.router.add_get(prefix + "/ResourceTypes/{id}", discovery.resource_types_handler)
-    app.router.add_get(f"{prefix}/Schemas", discovery.schemas_handler)
-    app.router.add_get(prefix + "/Schemas/{id}", discovery.schemas_handler)
-    app.router.add_post(f"{prefix}/.search", root_search)
-    app.router.add_post(f"{prefix}/Bulk", bulk.bulk)
-    for unsupported in ("Me",):
-        app.router.add_route("*", f"{prefix}/{unsupported}", operations.not_implemented)
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -71,10 +62,10 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app.cleanup_ctx.extend([_store, _redis, _dispatcher])
-    app.cleanup_ctx.append(search.cursor_key_context)  # after _redis: the shared cursor secret
+    app.cleanup_ctx.append(_cursor_key)  # after _redis: the shared cursor secret
     app.router.add_get("/healthz", operations.healthz)
     app.router.add_get("/readyz", operations.readyz)
     app.router.add_get("/metrics", operations.metrics)
-    _scim_routes(app)
+    app.add_subapp(SCIM_PREFIX, scim_app())  # the SCIM API: every request authorised by its middleware
     management.add_routes(app)  # the organization management API
     return app

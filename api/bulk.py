@@ -130,8 +130,8 @@ def _target(op: _Operation, ids: dict[str, str]) -> tuple[ResourceEndpoints, str
 
 
 async def bulk(request: web.Request) -> web.Response:
-    grant = await context.authorize(request)
-    settings = request.app[SETTINGS]
+    grant = context.grant(request)
+    settings = request.config_dict[SETTINGS]
     max_bytes, max_operations = settings.max_body_bytes, settings.bulk_max_operations
     too_large = PayloadTooLarge(f"The size of the bulk operation exceeds the maxPayloadSize ({max_bytes}).")
     try:

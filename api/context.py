@@ -18,6 +18,7 @@ from infra.store.organizations import TokenGrant
 log = get_logger(__name__)
 
 ENTRA_FLAG = "aadoptscim062020"
+GRANT = web.RequestKey("grant", TokenGrant) if hasattr(web, "RequestKey") else "scimgate.grant"
 
 
 def actor(request: web.Request, grant: TokenGrant | None) -> Actor:
@@ -34,15 +35,20 @@ async def authorize(request: web.Request) -> TokenGrant:
     """The grant of an Owner token of the URL's organization, or a 401/403 SCIM error (audited)."""
     org_id = request.match_info["org_id"]
     try:
-        grant = await request.app[AUTHENTICATOR].authorize(request.headers.get("Authorization"), org_id)
+        grant = await request.config_dict[AUTHENTICATOR].authorize(request.headers.get("Authorization"), org_id)
     except AuthRefused as refused:
         AUTH_REFUSED.labels(str(refused.error.status)).inc()
         await _audit_refusal(request, refused)
         if refused.error.status == 401:
             refused.error.headers = {"WWW-Authenticate": WWW_AUTHENTICATE}
         raise refused.error
-    request["grant"] = grant
+    request[GRANT] = grant
     return grant
+
+
+def grant(request: web.Request) -> TokenGrant:
+    """The grant the SCIM sub-application's middleware authorised this request with."""
+    return request[GRANT]
 
 
 async def _audit_refusal(request: web.Request, refused: AuthRefused) -> None:
@@ -67,9 +73,9 @@ async def publish_refusal(request: web.Request, event: ev.AuditEvent) -> None:
     ``event_id``. Past the source's refusal budget they are only counted (``api.limits``)."""
     if not limits.admit_refusal(request):
         return
-    settings = request.app[SETTINGS]
+    settings = request.config_dict[SETTINGS]
     try:
-        await AuditStream.from_settings(settings).publish_async(request.app[REDIS], event.to_dict())
+        await AuditStream.from_settings(settings).publish_async(request.config_dict[REDIS], event.to_dict())
     except Exception as exc:  # auditing a refusal must not turn it into a 500
         log.warning("refusal_audit_failed", error=str(exc))
 

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.auth import Authenticator
 from infra.config import Settings
+from infra.redis.cursor_secret import CursorKey
 from infra.redis.dispatcher import CommandDispatcher
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -15,3 +16,4 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 REDIS = web.AppKey("redis", aioredis.Redis)
 DISPATCHER = web.AppKey("dispatcher", CommandDispatcher)
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
+CURSOR_KEY = web.AppKey("cursor_key", CursorKey)

@@ -159,7 +159,7 @@ class Limits:
         token = bearer_token(request.headers.get("Authorization"))
         if token is None or not org_id:
             return False
-        grant = await request.app[AUTHENTICATOR].grant_for(token)
+        grant = await request.config_dict[AUTHENTICATOR].grant_for(token)
         return grant is not None and grant.org.id == org_id
 
     def admit_refusal(self, request: web.Request, admission: Admission) -> bool:

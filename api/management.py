@@ -150,7 +150,7 @@ async def _authorize(request: web.Request, *, write: bool) -> TokenGrant:
             401, "unauthorized", "Authentication required: send Authorization: Bearer <Organization API token>"
         )
     else:
-        grant = await request.app[AUTHENTICATOR].grant_for(token)
+        grant = await request.config_dict[AUTHENTICATOR].grant_for(token)
         if grant is None or grant.org.id != org_id:
             error = ApiError(401, "invalid_token", f"The token is not valid for organization {org_id}")
             grant = None
@@ -176,7 +176,7 @@ def _actor(request: web.Request, grant: TokenGrant) -> ManagementActor:
 async def _body(request: web.Request) -> dict:
     # Read and parsed with the bounds of every body of the ingress (size, read time, depth).
     try:
-        raw = await read_body(request, MAX_BODY_BYTES, request.app[SETTINGS].body_timeout)
+        raw = await read_body(request, MAX_BODY_BYTES, request.config_dict[SETTINGS].body_timeout)
         body = parse_json(raw) if raw.strip() else None
     except PayloadTooLarge:
         raise ApiError(413, "body_too_large", f"The request body must be at most {MAX_BODY_BYTES} bytes") from None
@@ -194,7 +194,7 @@ async def _body(request: web.Request) -> dict:
 
 async def _service(request: web.Request, use):
     """``use(management)`` on one of the ingress's store connections (the service is synchronous)."""
-    async with request.app[ENGINE].connect() as conn:
+    async with request.config_dict[ENGINE].connect() as conn:
         return await conn.run_sync(lambda sync_conn: use(management_service(sync_conn)))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 import uuid
@@ -79,8 +80,19 @@ async def lenient_paths(request: web.Request, handler):
             if match.http_exception is None:
                 match.add_app(request.app)
                 retried._match_info = match  # what aiohttp's own dispatch does once it has resolved
-                return await match.handler(retried)
+                return await _with_sub_app_middlewares(match)(retried)
     return await handler(request)
+
+
+def _with_sub_app_middlewares(match):
+    """The matched handler wrapped in the middlewares of the sub-applications it belongs to, as
+    aiohttp's own dispatch would (this root middleware's chain is already running): a request
+    re-dispatched here is authorised and error-mapped exactly like any other."""
+    handler = match.handler
+    for app in reversed(match.apps[1:]):
+        for middleware in reversed(app.middlewares):
+            handler = functools.update_wrapper(functools.partial(middleware, handler=handler), handler)
+    return handler
 
 
 @web.middleware

@@ -25,17 +25,17 @@ async def readyz(request: web.Request) -> web.Response:
     checks: dict[str, str] = {}
     try:
         async with asyncio.timeout(2):
-            async with request.app[ENGINE].connect() as conn:
+            async with request.config_dict[ENGINE].connect() as conn:
                 await conn.execute(text("SELECT 1"))
         checks["store"] = "ok"
     except Exception as exc:
         checks["store"] = f"unavailable: {type(exc).__name__}"
     workers = None
     try:
-        settings = request.app[SETTINGS]
+        settings = request.config_dict[SETTINGS]
         async with asyncio.timeout(2):
-            await request.app[REDIS].ping()
-            workers = await live_workers(request.app[REDIS], settings.queue_name, settings.worker_stale_seconds)
+            await request.config_dict[REDIS].ping()
+            workers = await live_workers(request.config_dict[REDIS], settings.queue_name, settings.worker_stale_seconds)
         checks["redis"] = "ok"
     except Exception as exc:
         checks["redis"] = f"unavailable: {type(exc).__name__}"

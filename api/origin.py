@@ -28,7 +28,7 @@ def public_origin(request: web.Request) -> str:
     is never reflected: the address the request arrived on stands in for it."""
     origin = request.get(_ORIGIN)
     if origin is None:
-        settings = request.app[SETTINGS]
+        settings = request.config_dict[SETTINGS]
         origin = settings.public_url or _request_origin(request, settings.trusted_proxies)
         request[_ORIGIN] = origin
     return origin
@@ -53,7 +53,7 @@ def client_ip(request: web.Request) -> str:
     """The client's IP address: the direct peer, or behind trusted proxies the rightmost
     address of ``Forwarded: for=`` / ``X-Forwarded-For`` that is not a trusted proxy
     ("" when unknown, e.g. on a unix socket)."""
-    trusted = request.app[SETTINGS].trusted_proxies
+    trusted = request.config_dict[SETTINGS].trusted_proxies
     if not forwarded.is_trusted(request.remote, trusted):
         return forwarded.client_address(request.remote, ())
     return forwarded.client_address(

@@ -11,6 +11,7 @@ from aiohttp import web
 from api.keys import SETTINGS
 from domain.errors import InvalidSyntax, InvalidValue, PayloadTooLarge, RequestTimeout, ScimError
 from domain.limits import MAX_JSON_CONTAINERS, MAX_JSON_DEPTH
+from domain.listing import ListParams
 from domain.resource import Selection, parse_attribute_list, selection
 
 
@@ -93,7 +94,7 @@ async def read_json(request: web.Request, max_bytes: int) -> object:
             status=415,
             scim_type="invalidSyntax",
         )
-    return parse_json(await read_body(request, max_bytes, request.app[SETTINGS].body_timeout))
+    return parse_json(await read_body(request, max_bytes, request.config_dict[SETTINGS].body_timeout))
 
 
 def json_object(body: object, what: str = "request body") -> dict:
@@ -170,17 +171,6 @@ def projection(request: web.Request) -> Projection:
 
 # Past any store's size and within a 64-bit OFFSET: a larger startIndex gives the same empty page.
 MAX_START_INDEX = 2**62
-
-
-@dataclass(frozen=True)
-class ListParams:
-    filter: str | None
-    start_index: int
-    count: int
-    sort_by: str | None
-    descending: bool
-    # RFC 9865: None when the client pages by index; "" asks for the first page by cursor.
-    cursor: str | None = None
 
 
 def list_params(source, max_results: int) -> ListParams:

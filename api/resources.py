@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import structlog
 from aiohttp import web
 
-from api import context, origin, search
-from api.keys import DISPATCHER, ENGINE, SETTINGS
+from api import context, origin
+from api.keys import CURSOR_KEY, DISPATCHER, ENGINE, SETTINGS
 from api.metrics import COMMAND_TIMEOUTS, COMMANDS
 from api.requests import Projection, json_object, list_params, member, projection, read_json
 from api.responses import scim_response
@@ -28,8 +28,7 @@ from infra.ids import new_command_id
 from infra.redis.dispatcher import Backpressure, CommandTimeout, WritesUnavailable
 from infra.redis.wire import UnencodableCommand
 from infra.store.fence import FenceUnavailable
-from infra.store import queries
-from infra.store.tables import teams, users
+from infra.store import listing, queries
 
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
@@ -39,7 +38,6 @@ SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 class ResourceKind:
     name: str  # "User" | "Group"
     endpoint: str  # "Users" | "Groups"
-    table: object
     create: str
     replace: str
     patch: str
@@ -47,9 +45,9 @@ class ResourceKind:
     computed: str  # the read-only attribute computed from memberships: groups / members
 
 
-USER = ResourceKind("User", "Users", users, c.USER_CREATE, c.USER_REPLACE, c.USER_PATCH, c.USER_DELETE, "groups")
+USER = ResourceKind("User", "Users", c.USER_CREATE, c.USER_REPLACE, c.USER_PATCH, c.USER_DELETE, "groups")
 GROUP = ResourceKind(
-    "Group", "Groups", teams, c.GROUP_CREATE, c.GROUP_REPLACE, c.GROUP_PATCH, c.GROUP_DELETE, "members"
+    "Group", "Groups", c.GROUP_CREATE, c.GROUP_REPLACE, c.GROUP_PATCH, c.GROUP_DELETE, "members"
 )
 
 
@@ -97,10 +95,10 @@ class ResourceEndpoints:
     # -- reads -------------------------------------------------------------------------------
 
     async def get(self, request: web.Request) -> web.StreamResponse:
-        grant = await context.authorize(request)
+        grant = context.grant(request)
         proj = projection(request)
         resource_id = request.match_info["id"]
-        async with request.app[ENGINE].connect() as conn:
+        async with request.config_dict[ENGINE].connect() as conn:
             row = await (queries.get_user if self.kind is USER else queries.get_team)(conn, grant.org.id, resource_id)
             if row is None:
                 raise NotFound(f"{self.kind.name} {resource_id} not found")
@@ -114,14 +112,12 @@ class ResourceEndpoints:
         )
 
     async def list(self, request: web.Request) -> web.Response:
-        await context.authorize(request)
-        params = list_params(request, request.app[SETTINGS].max_results)
+        params = list_params(request, request.config_dict[SETTINGS].max_results)
         return await list_response(request, [self], params, projection(request))
 
     async def search(self, request: web.Request) -> web.Response:
-        await context.authorize(request)
-        body = json_object(await read_json(request, request.app[SETTINGS].max_body_bytes))
-        return await list_response(request, [self], *search_request(body, request.app[SETTINGS].max_results))
+        body = json_object(await read_json(request, request.config_dict[SETTINGS].max_body_bytes))
+        return await list_response(request, [self], *search_request(body, request.config_dict[SETTINGS].max_results))
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -160,26 +156,26 @@ class ResourceEndpoints:
         return {"kind": self.kind.delete, "resource_id": resource_id}
 
     async def create(self, request: web.Request) -> web.Response:
-        grant = await context.authorize(request)
-        body = json_object(await read_json(request, request.app[SETTINGS].max_body_bytes))
+        grant = context.grant(request)
+        body = json_object(await read_json(request, request.config_dict[SETTINGS].max_body_bytes))
         reply = await submit_command(request, grant, **self.create_command(body))
         return self._reply(request, reply, projection(request), created=True)
 
     async def replace(self, request: web.Request) -> web.Response:
-        grant = await context.authorize(request)
-        body = json_object(await read_json(request, request.app[SETTINGS].max_body_bytes))
+        grant = context.grant(request)
+        body = json_object(await read_json(request, request.config_dict[SETTINGS].max_body_bytes))
         reply = await submit_command(request, grant, **self.replace_command(request.match_info["id"], body))
         return self._reply(request, reply, projection(request))
 
     async def patch(self, request: web.Request) -> web.Response:
-        grant = await context.authorize(request)
-        body = json_object(await read_json(request, request.app[SETTINGS].max_body_bytes))
+        grant = context.grant(request)
+        body = json_object(await read_json(request, request.config_dict[SETTINGS].max_body_bytes))
         proj = projection(request)
         reply = await submit_command(request, grant, **self.patch_command(request.match_info["id"], body, proj))
         return self._reply(request, reply, proj)
 
     async def delete(self, request: web.Request) -> web.Response:
-        grant = await context.authorize(request)
+        grant = context.grant(request)
         reply = await submit_command(request, grant, **self.delete_command(request.match_info["id"]))
         return self._reply(request, reply, projection(request))
 
@@ -204,20 +200,16 @@ class ResourceEndpoints:
 async def list_response(request: web.Request, endpoints: list, params, proj: Projection) -> web.Response:
     """A ListResponse of one or more resource types (RFC 7644 §3.4.2, RFC 9865 with a cursor)."""
     org_id = request.match_info["org_id"]
-    engine = request.app[ENGINE]
-    sources = search.compile_sources([e.kind for e in endpoints], params, engine.dialect.name)
-    async with engine.connect() as conn:
-        if params.cursor is None:
-            page = await search.index_page(conn, org_id, sources, params.start_index, params.count)
-        else:
-            scope = "/".join(e.kind.endpoint for e in endpoints)
-            settings = request.app[SETTINGS]
-            key = await request.app[search.CURSOR_KEY].get()
-            codec = search.CursorCodec(key, org_id, scope, params, timeout=settings.cursor_timeout)
-            page = await search.cursor_page(conn, org_id, sources, codec, params.cursor, params.count)
+    settings = request.config_dict[SETTINGS]
+    cursor_key = None if params.cursor is None else await request.config_dict[CURSOR_KEY].get()
+    async with request.config_dict[ENGINE].connect() as conn:
+        page = await listing.list_page(
+            conn, org_id, [e.kind.name for e in endpoints], params, cursor_key=cursor_key,
+            cursor_timeout=settings.cursor_timeout,
+        )
         computed: dict = {}
         for e in endpoints:
-            ids = [row.id for source, row in page.rows if source.kind is e.kind]
+            ids = [row.id for source, row in page.rows if source.resource_type == e.kind.name]
             computed[e.kind.name] = await e._computed(conn, proj, ids) if ids else {}
     by_kind = {e.kind.name: e for e in endpoints}
     origin.base_url(request)  # computed once, here on the loop, before rendering may move to a thread
@@ -228,9 +220,9 @@ async def list_response(request: web.Request, endpoints: list, params, proj: Pro
 def _list_body(request: web.Request, proj: Projection, page, by_kind: dict, computed: dict) -> web.Response:
     resources = []
     for source, row in page.rows:
-        extra = computed[source.kind.name]
+        extra = computed[source.resource_type]
         resources.append(
-            by_kind[source.kind.name]._render_row(request, proj, row, None if extra is None else extra.get(row.id, []))
+            by_kind[source.resource_type]._render_row(request, proj, row, None if extra is None else extra.get(row.id, []))
         )
     body: dict = {"schemas": [LIST_RESPONSE]}
     if page.total is not None:
@@ -260,10 +252,9 @@ async def render_off_loop_if_heavy(entries: int, build):
 
 async def root_search(request: web.Request) -> web.Response:
     """``POST /.search`` at the base URL: Users, then Groups (RFC 7644 §3.4.3)."""
-    await context.authorize(request)
-    body = json_object(await read_json(request, request.app[SETTINGS].max_body_bytes))
+    body = json_object(await read_json(request, request.config_dict[SETTINGS].max_body_bytes))
     return await list_response(
-        request, [ResourceEndpoints(USER), ResourceEndpoints(GROUP)], *search_request(body, request.app[SETTINGS].max_results)
+        request, [ResourceEndpoints(USER), ResourceEndpoints(GROUP)], *search_request(body, request.config_dict[SETTINGS].max_results)
     )
 
 
@@ -307,8 +298,8 @@ _FROM_REQUEST = object()
 async def submit_command(
     request: web.Request, grant, kind: str, *, resource_id=None, body=None, options=None, if_match=_FROM_REQUEST
 ) -> Reply:
-    settings = request.app[SETTINGS]
-    dispatcher = request.app[DISPATCHER]
+    settings = request.config_dict[SETTINGS]
+    dispatcher = request.config_dict[DISPATCHER]
     command = Command(
         id=new_command_id(),
         kind=kind,

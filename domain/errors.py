@@ -107,3 +107,15 @@ class Unavailable(ScimError):
 
 class RequestTimeout(ScimError):
     status = 408
+
+
+class InvalidCursor(ScimError):
+    """RFC 9865: a cursor that is not one of ours for this listing."""
+
+    scim_type = "invalidCursor"
+
+
+class ExpiredCursor(ScimError):
+    """RFC 9865: a cursor past its lifetime."""
+
+    scim_type = "expiredCursor"

@@ -26,8 +26,9 @@ import orjson
 import pytest
 import redis
 
-from api.requests import ListParams
-from api.search import CURSOR_SECRET_KEY, CursorCodec, _Position
+from domain.listing import ListParams
+from infra.redis.cursor_secret import CURSOR_SECRET_KEY
+from infra.store.cursors import CursorCodec, Position
 from domain.limits import (
     MAX_ATTRIBUTE_NAMES,
     MAX_INDEXED_STRING,
@@ -381,7 +382,7 @@ def test_a_cursor_forged_with_the_store_url_key_is_invalid(stack, scim):
     params = ListParams(filter=None, start_index=1, count=1, sort_by=None, descending=False, cursor="")
     for url in (stack.database_url, "sqlite+aiosqlite:///.scimgate/scimgate.db", ""):
         guessed = hashlib.sha256(f"scimgate-cursor:{url}".encode()).digest()
-        forged = CursorCodec(guessed, org_id, "Users", params, timeout=3600).encode(_Position(0, [0], False))
+        forged = CursorCodec(guessed, org_id, "Users", params, timeout=3600).encode(Position(0, [0], False))
         assert_scim_error(scim.get("/Users", params={"cursor": forged, "count": 1}), 400, "invalidCursor")
     first = cursor_page(scim)
     assert cursor_page(scim, cursor=first["nextCursor"])["Resources"]  # a real one still works
@@ -399,7 +400,7 @@ def test_the_cursor_secret_is_random_shared_through_redis_and_malformed_payloads
     org_id = scim.base_url.path.rstrip("/").rsplit("/", 1)[-1]
     params = ListParams(filter=None, start_index=1, count=1, sort_by=None, descending=False, cursor="")
     codec = CursorCodec(key, org_id, "Users", params, timeout=3600)
-    genuine = codec.encode(_Position(0, [0], False))
+    genuine = codec.encode(Position(0, [0], False))
     assert scim.get("/Users", params={"cursor": genuine, "count": 1}).status_code == 200
     good = {"o": org_id, "q": codec.binding, "p": 0, "k": [0], "b": 0, "t": int(time.time())}
     for payload in ({**good, "k": ["zero"]}, {**good, "k": [{"dt": "not a date"}]}, {**good, "p": "0"},

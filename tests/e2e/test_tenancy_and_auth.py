@@ -110,3 +110,31 @@ def test_refusals_are_audited(stack, org):
     refused = [e for e in events if e["action"] == "scim:auth:refused"]
     assert refused and refused[-1]["status"] == 401 and refused[-1]["outcome"] == "refused"
     assert "wrong-token" not in str(events)
+
+
+def _scim_routes() -> list[tuple[str, str]]:
+    """Every route of the SCIM sub-application, as (method, path under the org's base URL)."""
+    from api.scim_app import scim_app
+
+    routes = []
+    for route in scim_app().router.routes():
+        path = route.resource.canonical.removeprefix("/{org_id}")
+        path = path.replace("{id}", "00000000-0000-0000-0000-000000000000")
+        routes.append(("GET" if route.method == "*" else route.method, path))
+    return routes
+
+
+@pytest.mark.parametrize(("method", "path"), _scim_routes())
+@pytest.mark.parametrize("spelling", ["{path}", "/{path}", "{path}/"])
+def test_no_scim_route_answers_without_an_owner_token_whatever_the_path_spelling(stack, org, method, path, spelling):
+    """Structure, not discipline: every route the SCIM sub-application has (now and later) is
+    behind its authorisation middleware, also when a pasted base URL doubles a slash."""
+    url = f"{stack.url}/scim/v2/{org.id}" + spelling.format(path=path)
+    response = httpx.request(method, url, json={} if method in ("POST", "PUT", "PATCH") else None)
+    assert response.status_code == 401, (method, url, response.text)
+    if method != "HEAD":
+        assert response.json()["schemas"] == [ERROR]
+    member = stack.token_for(org.id, "member")
+    refused = httpx.request(method, url, headers={"Authorization": f"Bearer {member}"},
+                            json={} if method in ("POST", "PUT", "PATCH") else None)
+    assert refused.status_code == 403, (method, url, refused.text)

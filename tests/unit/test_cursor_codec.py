@@ -11,8 +11,11 @@ from datetime import datetime
 import orjson
 import pytest
 
-from api.requests import ListParams
-from api.search import CURSOR_SECRET_KEY, CursorCodec, CursorKey, ExpiredCursor, InvalidCursor, Source, _Position
+from domain.listing import ListParams
+from domain.errors import ExpiredCursor, InvalidCursor
+from infra.redis.cursor_secret import CURSOR_SECRET_KEY, CursorKey
+from infra.store.cursors import CursorCodec, Position
+from infra.store.listing import Source
 from domain.errors import Unavailable
 from infra.config import Settings
 from infra.store import queries
@@ -21,8 +24,8 @@ from infra.store.tables import users
 KEY = b"k" * 32
 PARAMS = ListParams(filter=None, start_index=1, count=10, sort_by=None, descending=False, cursor="")
 SORTED = ListParams(filter=None, start_index=1, count=10, sort_by="userName", descending=False, cursor="")
-PLAIN = [Source(object(), None, queries.ordering(users))]
-BY_NAME = [Source(object(), None, queries.ordering(users, users.c.user_name_key))]
+PLAIN = [Source("User", None, queries.ordering(users))]
+BY_NAME = [Source("User", None, queries.ordering(users, users.c.user_name_key))]
 
 
 def codec(params=PARAMS, key=KEY, org="org1"):
@@ -43,15 +46,15 @@ def good(**changes) -> dict:
 
 
 def test_a_cursor_round_trips():
-    cursor = codec().encode(_Position(0, [41], False))
-    assert codec().decode(cursor, PLAIN) == _Position(0, [41], False)
+    cursor = codec().encode(Position(0, [41], False))
+    assert codec().decode(cursor, PLAIN) == Position(0, [41], False)
     moment = datetime(2026, 1, 2, 3, 4, 5)
-    sorted_cursor = codec(SORTED).encode(_Position(0, [0, moment, 7], True))
-    assert codec(SORTED).decode(sorted_cursor, BY_NAME) == _Position(0, [0, moment, 7], True)
+    sorted_cursor = codec(SORTED).encode(Position(0, [0, moment, 7], True))
+    assert codec(SORTED).decode(sorted_cursor, BY_NAME) == Position(0, [0, moment, 7], True)
 
 
 def test_a_cursor_of_another_key_organization_or_listing_is_invalid():
-    cursor = codec().encode(_Position(0, [41], False))
+    cursor = codec().encode(Position(0, [41], False))
     for other in (codec(key=b"x" * 32), codec(org="org2"), codec(SORTED)):
         with pytest.raises(InvalidCursor):
             other.decode(cursor, PLAIN)

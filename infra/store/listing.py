@@ -1,0 +1,178 @@
+"""Listing and searching in the store: index paging (RFC 7644 §3.4.2.4) and cursor paging
+(RFC 9865), over one resource type (``/Users``, ``/Groups``) or several (the root ``/.search``).
+
+Every page is one or two SQL queries; nothing is filtered, sorted or counted in Python.
+
+Order. A listing is totally ordered: by ``sortBy`` when given (resources lacking the attribute
+last, in either direction, on both backends), then by ``seq`` (creation order). A root search
+lists Users, then Groups. Positions are encoded as cursors by ``infra.store.cursors``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, false
+
+from domain.errors import InvalidFilter, InvalidValue, ScimError
+from domain.filter.ast import AttrPath
+from domain.filter.parser import parse_filter, parse_patch_path
+from domain.listing import ListParams
+from infra.store import queries
+from infra.store.cursors import CursorCodec, Position
+from infra.store.filter_sql import compile_filter, sort_column
+from infra.store.tables import teams, users
+
+TABLES = {"User": users, "Group": teams}
+ENDPOINTS = {"User": "Users", "Group": "Groups"}  # what a cursor is bound to (with org, filter, sort)
+
+
+async def list_page(conn, org_id: str, resource_types: list[str], params: ListParams, *, cursor_key: bytes | None,
+                    cursor_timeout: int) -> "Page":
+    """One page of the organization's resources of ``resource_types`` (in that order): by index,
+    or, when ``params.cursor`` is not None, by cursor (signed with ``cursor_key``)."""
+    sources = compile_sources(resource_types, params, conn.dialect.name)
+    if params.cursor is None:
+        return await index_page(conn, org_id, sources, params.start_index, params.count)
+    assert cursor_key is not None
+    codec = CursorCodec(cursor_key, org_id, "/".join(ENDPOINTS[t] for t in resource_types), params, timeout=cursor_timeout)
+    return await cursor_page(conn, org_id, sources, codec, params.cursor, params.count)
+
+
+# ============================================================================ sources
+
+
+@dataclass(frozen=True)
+class Source:
+    """One resource type's part of a listing: its table, WHERE and ORDER."""
+
+    resource_type: str  # "User" | "Group"
+    where: ColumnElement | None
+    order: queries.Ordering
+
+    @property
+    def table(self):
+        return TABLES[self.resource_type]
+
+
+def _sort_path(text: str) -> AttrPath:
+    try:
+        return parse_patch_path(text).attr
+    except ScimError as error:
+        raise InvalidValue(f"sortBy {text!r} is not an attribute path: {error.detail}") from None
+
+
+def compile_sources(resource_types: list[str], params: ListParams, dialect: str) -> list[Source]:
+    """Compile the filter and sort of ``params`` for each resource type.
+
+    With several types (root search), a filter or sortBy that names an attribute one type lacks
+    matches nothing in (or does not sort) that type, as long as it is valid for at least one.
+    A bad sortBy is 400 ``invalidValue``: RFC 7644 §3.4.2.3 names no error of its own, it is not
+    a filter (``invalidFilter``) nor a PATCH path (``invalidPath``), and §3.12 has
+    ``invalidValue`` for a value that does not fit the operation.
+    """
+    flt = parse_filter(params.filter) if params.filter else None
+    path = _sort_path(params.sort_by) if params.sort_by else None
+    sources: list[Source] = []
+    filter_errors: list[ScimError] = []
+    sort_errors: list[ScimError] = []
+    for kind in resource_types:
+        where = None
+        if flt is not None:
+            try:
+                where = compile_filter(kind, flt, dialect)
+            except InvalidFilter as error:
+                filter_errors.append(error)
+                where = false()
+        key = None
+        if path is not None:
+            try:
+                key = sort_column(kind, path, dialect)
+            except InvalidFilter as error:
+                sort_errors.append(error)
+        sources.append(Source(kind, where, queries.ordering(TABLES[kind], key, params.descending)))
+    if filter_errors and len(filter_errors) == len(resource_types):
+        raise filter_errors[0]
+    if sort_errors and len(sort_errors) == len(resource_types):
+        raise InvalidValue(f"Cannot sort by {params.sort_by}: {sort_errors[0].detail}")
+    return sources
+
+
+# ============================================================================ pages
+
+
+@dataclass
+class Page:
+    rows: list  # [(Source, row)]
+    total: int | None = None
+    start_index: int | None = None
+    next_cursor: str | None = None
+    previous_cursor: str | None = None
+
+
+async def index_page(conn, org_id: str, sources: list[Source], start_index: int, count: int) -> Page:
+    """RFC 7644 §3.4.2.4: the ``count`` results from the 1-based ``start_index`` on."""
+    offset, remaining, total, rows = start_index - 1, count, 0, []
+    for source in sources:
+        table = source.table
+        found, part = await queries.page(conn, table, org_id, source.where, source.order, max(0, offset - total), remaining)
+        rows += [(source, row) for row in part]
+        remaining -= len(part)
+        total += found
+    return Page(rows, total=total, start_index=start_index)
+
+
+async def cursor_page(conn, org_id: str, sources: list[Source], codec: CursorCodec, cursor: str, count: int) -> Page:
+    """RFC 9865: ``count`` results after the position of ``cursor`` ("" for the first page)."""
+    position = codec.decode(cursor, sources) if cursor else None
+    if count <= 0:
+        total = 0
+        for source in sources:
+            total += await queries.count(conn, source.table, org_id, source.where)
+        return Page([], total=total)
+    backward = position is not None and position.backward
+    found: list = []
+    need = count + 1  # one more than asked tells whether there is a further page
+    if not backward:
+        start = position.phase if position else 0
+        for phase in range(start, len(sources)):
+            source = sources[phase]
+            after = position.values if position and phase == start else None
+            rows = await queries.keyset(conn, source.table, org_id, source.where, source.order, after, need)
+            found += [(phase, row) for row in rows]
+            need -= len(rows)
+            if need <= 0:
+                break
+        more_ahead, more_behind = len(found) > count, position is not None
+        found = found[:count]
+    else:
+        for phase in range(position.phase, -1, -1):
+            source = sources[phase]
+            before = position.values if phase == position.phase else None
+            rows = await queries.keyset(
+                conn, source.table, org_id, source.where, source.order, before, need, backward=True
+            )
+            found = [(phase, row) for row in rows] + found
+            need -= len(rows)
+            if need <= 0:
+                break
+        more_ahead, more_behind = True, len(found) > count
+        found = found[-count:]
+
+    def at(phase: int, row, backward: bool) -> str:
+        return codec.encode(Position(phase, queries.position_of(row, sources[phase].order), backward))
+
+    page = Page([(sources[phase], row) for phase, row in found])
+    if found:
+        if more_ahead:
+            page.next_cursor = at(*found[-1], False)
+        if more_behind:
+            page.previous_cursor = at(*found[0], True)
+    elif position is not None:
+        # Nothing on this side of the position any more: point back the way the client came.
+        turned = codec.encode(Position(position.phase, position.values, not position.backward))
+        if position.backward:
+            page.next_cursor = turned
+        else:
+            page.previous_cursor = turned
+    return page

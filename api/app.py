@@ -67,5 +67,5 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/readyz", operations.readyz)
     app.router.add_get("/metrics", operations.metrics)
     app.add_subapp(SCIM_PREFIX, scim_app())  # the SCIM API: every request authorised by its middleware
-    management.add_routes(app)  # the organization management API
+    app.add_subapp(management.API_PREFIX, management.management_app())  # the organization management API
     return app

@@ -17,8 +17,7 @@ import redis
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from domain import commands as c
-from domain.commands import Actor, Command
+from domain.commands import Actor, Command, CreateUser
 from infra.config import Settings
 from infra.redis.audit_stream import AuditStream
 from infra.redis.embedded import EmbeddedRedis
@@ -89,8 +88,8 @@ def org_id(sync_engine):
 
 def creates(org_id: str, n: int) -> list[Command]:
     return [
-        Command(
-            id=f"cmd-{next(_ids)}-{time.time_ns()}", kind=c.USER_CREATE, org_id=org_id,
+        CreateUser(
+            id=f"cmd-{next(_ids)}-{time.time_ns()}", org_id=org_id,
             actor=Actor("tok", "ua", "okta"), request_id="req", deadline=time.time() + 30, reply_to="r",
             body={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": f"u{uuid.uuid4().hex}@x"},
         )

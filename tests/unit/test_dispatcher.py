@@ -14,7 +14,8 @@ from dataclasses import replace
 import orjson
 import pytest
 
-from domain.commands import Actor, Command, Reply
+from domain.commands import Command, Reply
+from tests.support.commands import make_command
 from infra.config import Settings
 from infra.redis.dispatcher import Backpressure, CommandDispatcher, CommandTimeout, WritesUnavailable
 from infra.store.fence import UNDECIDED
@@ -70,8 +71,8 @@ def make(monkeypatch, **overrides):
 
 
 def command(n: int, resource_id: str = "u1", org: str = "org", timeout: float = 5.0) -> Command:
-    return Command(f"c{n}", "user.patch", org, Actor("t"), f"r{n}", time.time() + timeout, "inbox",
-                   resource_id=resource_id, body={"Operations": []})
+    return make_command("user.patch", {"Operations": []}, id=f"c{n}", org_id=org, request_id=f"r{n}",
+                        deadline=time.time() + timeout, reply_to="inbox", resource_id=resource_id)
 
 
 async def until(predicate, timeout: float = 3.0):

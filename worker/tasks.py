@@ -52,7 +52,7 @@ def apply_batch(self, payload: list | None = None, batch_id: str | None = None, 
             return
         if failpoints.armed("worker.apply"):
             for command in commands:
-                failpoints.crash_if("worker.apply", str(command.body))
+                failpoints.crash_if("worker.apply", str(command.to_wire()))
         _apply(rt, commands)
     finally:
         beat.task_finished(task_id)

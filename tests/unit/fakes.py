@@ -121,7 +121,7 @@ class FakeTeams:
         self.wrote()
         added = [i for i in dict.fromkeys(ids) if i not in self.members[team_id]]
         for i in added:
-            self.members[team_id][i] = None
+            self.members[team_id][i] = (displays or {}).get(i)  # the display the IdP sent, if any
         return added
 
     def remove_members(self, team_id, ids):
@@ -141,9 +141,12 @@ class FakeTeams:
         return removed
 
     def members_of(self, team_id):
+        def shown(user_id, sent):
+            document = self.users.rows[user_id].document
+            return sent or document.get("displayName") or document.get("userName")
+
         return [
-            {"value": i, "display": self.users.rows[i].document.get("displayName"), "type": "User"}
-            for i in self.members[team_id]
+            {"value": i, "display": shown(i, sent), "type": "User"} for i, sent in self.members[team_id].items()
         ]
 
 

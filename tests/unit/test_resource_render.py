@@ -232,7 +232,7 @@ def test_a_selection_is_for_one_resource_type():
 
 
 def test_rendering_many_resources_with_many_names_resolves_the_names_once(monkeypatch):
-    import domain.resource as resource
+    import domain.resource.returned as resource
 
     calls = []
     real = resource.resolve_key

@@ -21,16 +21,8 @@ from typing import Any
 
 from domain.errors import InvalidFilter, ScimError
 from domain.filter.ast import Filter
-from domain.filter.semantics import (
-    AnyValueLeaf,
-    Comparison,
-    Leaf,
-    SchemasLeaf,
-    fold,
-    parse_datetime,
-    plan,
-    plan_relative,
-)
+from domain.filter.comparison import Comparison, ordered, parse_datetime
+from domain.filter.semantics import AnyValueLeaf, Leaf, SchemasLeaf, fold, plan, plan_relative
 from domain.schema.model import ResolvedAttr
 from domain.schema.registry import known_resource_type
 
@@ -109,11 +101,11 @@ def _comparer(compared: Comparison) -> Predicate:
         return lambda value: isinstance(value, bool) and value == operand
     if compared.kind == "number":
         return lambda value: (isinstance(value, (int, float)) and not isinstance(value, bool)
-                              and _ordered(value, op, operand))
+                              and ordered(value, op, operand))
     if compared.kind == "dateTime":
         def moment(value: Any) -> bool:
             parsed = parse_datetime(value)
-            return parsed is not None and _ordered(parsed, op, operand)
+            return parsed is not None and ordered(parsed, op, operand)
         return moment
     exact = compared.attr.case_exact
     wanted = operand if exact else operand.casefold()  # type: ignore[union-attr]
@@ -133,21 +125,7 @@ def _text(actual: str, op: str, wanted: str) -> bool:
         return actual.startswith(wanted)
     if op == "ew":
         return actual.endswith(wanted)
-    return _ordered(actual, op, wanted)
-
-
-def _ordered(actual: Any, op: str, wanted: Any) -> bool:
-    if op == "eq":
-        return actual == wanted
-    if op == "gt":
-        return actual > wanted
-    if op == "ge":
-        return actual >= wanted
-    if op == "lt":
-        return actual < wanted
-    if op == "le":
-        return actual <= wanted
-    raise InvalidFilter(f'unsupported operator "{op}"')
+    return ordered(actual, op, wanted)
 
 
 # ============================================================================ structure

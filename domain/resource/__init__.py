@@ -5,7 +5,7 @@
 - ``normalize``: a client's POST/PUT body made into the canonical stored document;
 - ``document``: rules over a whole stored document (required, changed, indexed lengths, PUT's
   immutables);
-- ``selection``: whether an attribute is returned (``attributes``/``excludedAttributes``,
+- ``returned``: whether an attribute is returned (``attributes``/``excludedAttributes``,
   RFC 7644 §3.9) — the one home of that decision;
 - ``render``: the JSON sent back, built as the selection decides.
 """

@@ -12,15 +12,8 @@ from sqlalchemy import null, or_, select, true
 from sqlalchemy.dialects.postgresql import JSONB
 
 from domain.filter.ast import Compare, Filter
-from domain.filter.semantics import (
-    AnyValueLeaf,
-    Leaf,
-    SchemasLeaf,
-    as_text,
-    fold,
-    plan,
-    plan_relative,
-)
+from domain.filter.comparison import as_text
+from domain.filter.semantics import AnyValueLeaf, Leaf, SchemasLeaf, fold, plan, plan_relative
 from domain.schema import registry
 from domain.schema.model import COMPLEX, AttributeDef, ResolvedAttr
 from infra.store import tables

@@ -10,8 +10,7 @@ from typing import Protocol
 from sqlalchemy import ARRAY, Boolean, ColumnElement, Float, String, Text, and_, case, cast, false, func, literal, null
 from sqlalchemy.dialects.postgresql import JSONB
 
-from domain.errors import InvalidFilter
-from domain.filter.semantics import Comparison
+from domain.filter.comparison import Comparison, ordered
 from domain.schema.model import BOOLEAN, COMPLEX, DATETIME, DECIMAL, INTEGER, AttributeDef
 
 __all__ = ["Value", "ColumnValue", "SqliteJson", "PgJson", "compare", "sqlite_path"]
@@ -184,11 +183,11 @@ def compare(value: Value, compared: Comparison, sqlite: bool) -> ColumnElement[b
     if compared.kind == "boolean":
         return value.is_bool(bool(operand))
     if compared.kind == "number":
-        return _ordered(value.number(), op, operand)
+        return ordered(value.number(), op, operand)
     if compared.kind == "dateTime":
         # A column holds a timestamp, JSON the ISO text (no served attribute keeps a dateTime in
         # the document).
-        return _ordered(value.moment(), op, operand if isinstance(value, ColumnValue) else operand.isoformat())
+        return ordered(value.moment(), op, operand if isinstance(value, ColumnValue) else operand.isoformat())
     return _compare_text(value, op, str(operand), compared.attr.case_exact, sqlite)
 
 
@@ -207,21 +206,7 @@ def _compare_text(value: Value, op: str, text: str, case_exact: bool, sqlite: bo
         pattern = _like_pattern(op, text if key is None else text.casefold())
         operand_pattern = literal(pattern, String) if case_exact else func.lower(literal(pattern, String))
         return expr.like(operand_pattern, escape=_LIKE_ESCAPE)
-    return _ordered(expr, op, operand)
-
-
-def _ordered(expr: ColumnElement, op: str, operand) -> ColumnElement[bool]:
-    if op == "eq":
-        return expr == operand
-    if op == "gt":
-        return expr > operand
-    if op == "ge":
-        return expr >= operand
-    if op == "lt":
-        return expr < operand
-    if op == "le":
-        return expr <= operand
-    raise InvalidFilter(f'unsupported operator "{op}"')
+    return ordered(expr, op, operand)
 
 
 def _like_pattern(op: str, text: str) -> str:

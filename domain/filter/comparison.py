@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 
 from domain.errors import InvalidFilter
 from domain.filter.ast import CompValue
+from domain.names import read_boolean
 from domain.schema.model import BINARY, BOOLEAN, COMPLEX, DATETIME, DECIMAL, INTEGER, AttributeDef
 
 __all__ = ["ORDERING", "SUBSTRING", "Comparison", "comparison", "as_text", "ordered", "parse_datetime"]
@@ -84,10 +85,9 @@ def as_text(raw: CompValue) -> str:
 
 
 def _as_bool(raw: CompValue, name: str) -> bool:
-    if isinstance(raw, bool):
-        return raw
-    if isinstance(raw, str) and raw.strip().lower() in ("true", "false"):
-        return raw.strip().lower() == "true"
+    flag = read_boolean(raw)
+    if flag is not None:
+        return flag
     raise InvalidFilter(f"{name} is boolean: compare it with true or false, not {raw!r}")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from domain.names import is_name
 from domain.patch.parse import PATCH_OP_SCHEMA, PatchOperation, parse_patch_request
 from domain.patch.targets import operation_targets
 from domain.schema.registry import known_resource_type
@@ -71,7 +72,7 @@ def _without(value: dict, places: list[tuple[str, ...]]) -> dict:
 
 
 def _names_attributes(value: dict) -> bool:
-    return any(not (isinstance(key, str) and key.lower() == "schemas") for key in value)
+    return any(not is_name(key, "schemas") for key in value)
 
 
 def _operation_json(op: PatchOperation) -> dict:

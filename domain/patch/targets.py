@@ -17,6 +17,7 @@ from typing import Any
 from domain.errors import InvalidPath, InvalidValue, NoTarget
 from domain.filter.ast import AttrPath, Filter, PatchPath
 from domain.filter.parser import parse_patch_path
+from domain.names import is_name
 from domain.patch.parse import OpName, PatchOperation
 from domain.schema.model import ResolvedAttr, ResourceTypeDef
 from domain.schema.registry import resolve, resolve_key, schema_of
@@ -67,7 +68,7 @@ def operation_targets(rt: ResourceTypeDef, op: PatchOperation) -> Iterator[Patch
     for key, value in op.value.items():
         if not isinstance(key, str):
             raise InvalidValue(f"unknown attribute {key!r}")
-        if key.lower() == "schemas":
+        if is_name(key, "schemas"):
             continue
         ext = _extension_urn(rt, key)
         if ext is not None:
@@ -109,7 +110,7 @@ def _extension_targets(rt: ResourceTypeDef, op_name: OpName, urn: str, value: An
     if not isinstance(value, dict):
         raise InvalidValue(f"'{label}' must be a JSON object of extension attributes")
     for key, sub_value in value.items():
-        if isinstance(key, str) and key.lower() == "schemas":
+        if is_name(key, "schemas"):
             continue  # a value object may name its own schema; that is no attribute (RFC 7643 §3)
         resolved = resolve(rt.id, AttrPath(urn, key)) if isinstance(key, str) else None
         if resolved is None:

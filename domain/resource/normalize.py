@@ -12,7 +12,7 @@ from typing import Any
 
 from domain.errors import InvalidSyntax, InvalidValue
 from domain.filter.ast import AttrPath
-from domain.names import find_member
+from domain.names import find_member, is_name
 from domain.resource.document import changed_attributes, check_immutable, check_required
 from domain.resource.values import UNASSIGNED, coerce_member_refs, coerce_simple, coerce_value
 from domain.schema.enterprise import ENTERPRISE_USER_SCHEMA
@@ -122,10 +122,9 @@ def normalize(resource_type: str, body: Any, *, existing: dict | None = None) ->
     for key, value in body.items():
         if not isinstance(key, str):
             raise InvalidValue(f"unknown attribute {key!r}")
-        lowered = key.lower()
-        if lowered == "schemas":
+        if is_name(key, "schemas"):
             continue
-        if rt_def.id == "User" and lowered in _LEGACY_ENTERPRISE_URNS:
+        if rt_def.id == "User" and key.lower() in _LEGACY_ENTERPRISE_URNS:
             key, value = ENTERPRISE_USER_SCHEMA, _from_legacy_enterprise(value)
         ext = schema_of(rt_def.id, key)
         if ext is not None:
@@ -166,8 +165,8 @@ def _from_legacy_enterprise(value: Any) -> Any:
         return value
     out = dict(value)
     for key, manager in value.items():
-        if isinstance(key, str) and key.lower() == "manager" and isinstance(manager, dict):
-            renamed = {("value" if isinstance(k, str) and k.lower() == "managerid" else k): v
+        if is_name(key, "manager") and isinstance(manager, dict):
+            renamed = {("value" if is_name(k, "managerId") else k): v
                        for k, v in manager.items()}
             if len(renamed) == len(manager):  # never two values for one sub-attribute
                 out[key] = renamed

@@ -14,7 +14,7 @@ from typing import Any
 
 from domain.errors import InvalidValue
 from domain.limits import MAX_INDEXED_STRING
-from domain.names import get_member
+from domain.names import get_member, read_boolean
 from domain.schema.model import (
     BINARY,
     BOOLEAN,
@@ -102,10 +102,9 @@ def coerce_simple(attr: AttributeDef, value: Any, *, name: str) -> Any:
                 raise InvalidValue(f"'{name}' must not contain the NUL character (\\u0000)")
             return value
     elif kind == BOOLEAN:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-            return value.strip().lower() == "true"
+        flag = read_boolean(value)
+        if flag is not None:
+            return flag
     elif kind == INTEGER:
         if isinstance(value, int) and not isinstance(value, bool):
             return value

@@ -297,7 +297,8 @@ def search_request(body: dict, max_results: int):
     ):
         raise ScimError(f"A search request must carry the schema {SEARCH_REQUEST}", scim_type="invalidSyntax")
     proj = Projection(
-        parse_attribute_list(get_member(body, "attributes")), parse_attribute_list(get_member(body, "excludedAttributes"))
+        parse_attribute_list(get_member(body, "attributes")),
+        parse_attribute_list(get_member(body, "excludedAttributes")),
     )
     return list_params(body, max_results), proj
 

@@ -44,7 +44,6 @@ class MemberChange:
     displays: tuple[tuple[str, str], ...] = ()
 
 
-
 def member_change(op: str, resolved: ResolvedAttr, value: Any, has_value: bool, flt: Filter | None,
                   post_sub: str | None, label: str) -> MemberChange | None:
     """The change one operation on ``members`` makes (None: none at all)."""

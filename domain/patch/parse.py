@@ -33,7 +33,6 @@ class PatchOperation:
     path_text: str | None = None
 
 
-
 def parse_patch_request(body: Any) -> list[PatchOperation]:
     """Check a PatchOp request body (RFC 7644 §3.5.2) and parse its operations.
 

@@ -109,11 +109,10 @@ def _chain(node: Filter, kind: type) -> list[Filter]:
 
 @dataclass(frozen=True)
 class SchemasLeaf:
-    """``schemas eq/pr``: holds when ``extension`` is None and ``holds``, or when the resource
-    has attributes of ``extension`` (``holder`` resolves that extension's object)."""
+    """``schemas eq/pr``: ``holds`` when ``holder`` is None; else holds when the resource has
+    attributes of the extension whose object ``holder`` resolves."""
 
     holds: bool
-    extension: str | None = None
     holder: ResolvedAttr | None = None
 
 
@@ -292,5 +291,5 @@ def _schemas(resource_type: str, node: Leaf) -> SchemasLeaf:
     for ext in rt.extensions:
         if wanted == ext.schema.lower():
             holder = AttributeDef(name=ext.schema, type=COMPLEX)
-            return SchemasLeaf(False, ext.schema, ResolvedAttr(ext.schema, holder, None, (ext.schema,), (ext.schema,)))
+            return SchemasLeaf(False, ResolvedAttr(ext.schema, holder, None, (ext.schema,), (ext.schema,)))
     return SchemasLeaf(False)

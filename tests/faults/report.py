@@ -7,8 +7,9 @@
 - **time to recover**: from that moment to the first 2xx write answered afterwards through the
   affected path (that ingress for an ingress fault; any ingress otherwise); ``None`` if no write
   succeeded before the next fault (or the end of the load);
-- **caught**: the writes in flight when the fault struck, with their outcomes and the slowest
-  answer among them (a killed worker should cost its commands seconds, not the deadline);
+- **caught**: the writes in flight when the fault struck (sent after the previous fault was
+  repaired: older ones belong to that fault), with their outcomes and the slowest answer among
+  them (a killed worker should cost its commands seconds, not the deadline);
 - **longest gap**: the longest time without any 2xx answer from the fault to its recovery.
 """
 
@@ -63,13 +64,15 @@ def summarize(requests: list[Request], faults: list, *, started: float, ended: f
     }
     for index, fault in enumerate(faults):
         horizon = faults[index + 1].started if index + 1 < len(faults) else ended
-        summary["faults"].append(_fault_summary(fault, requests, oks, horizon))
+        previous = faults[index - 1].ready if index else started
+        summary["faults"].append(_fault_summary(fault, requests, oks, previous, horizon))
     return summary
 
 
-def _fault_summary(fault, requests: list[Request], oks: list[Request], horizon: float) -> dict:
+def _fault_summary(fault, requests: list[Request], oks: list[Request], previous: float, horizon: float) -> dict:
     in_window = [r for r in requests if fault.started <= r.sent < fault.ready]
-    caught = [r for r in requests if r.sent < fault.started and (not r.answered or r.answered > fault.started)]
+    caught = [r for r in requests
+              if previous <= r.sent < fault.started and (not r.answered or r.answered > fault.started)]
     through = [r for r in oks if r.answered >= fault.ready and r.answered <= horizon
                and (fault.kind != INGRESS_KILL or r.ingress == fault.target)]
     recover = through[0].answered - fault.ready if through else None

@@ -65,6 +65,7 @@ class Request:
     outcome: str = ""
     status: int | None = None
     error: str = ""  # the exception's name for refused / unknown
+    retry_after: str | None = None  # the Retry-After header of a 503 / 429
     user_name: str | None = None  # creates: the userName or Team displayName claimed
     value: str | None = None  # patch_user: the displayName set
     user_id: str | None = None  # patch_user / member ops: the user; create_user: the id answered
@@ -223,6 +224,8 @@ class LoadGenerator:
                 raw = await response.read()
                 request.status = response.status
                 request.outcome = OK if 200 <= response.status < 300 else ERROR
+                if response.status in (429, 503):
+                    request.retry_after = response.headers.get("Retry-After", "")
                 if raw and request.outcome == OK:
                     try:
                         answer = orjson.loads(raw)

@@ -20,7 +20,8 @@ What must hold (each violation is counted under its name, with examples):
 - ``duplicate_events``: an event appearing more than once, keyed by ``(command_id, outcome)``;
   ``duplicate_event_ids``: an ``event_id`` appearing more than once on the stream.
 - ``server_errors``: a 5xx other than 503 was answered; ``dead_lettered``: a command was
-  dead-lettered (answered 500 as a poison), which this suite never injects.
+  dead-lettered (answered 500 as a poison), which this suite never injects;
+  ``missing_retry_after``: a 503 or 429 without a ``Retry-After`` header.
 
 "May have been applied after": a 2xx write is applied before its answer; a write with an
 unknown outcome is applied, if ever, before its deadline (sent + command timeout, plus a slack
@@ -44,7 +45,7 @@ from tests.faults.load import (
 SUCCESS = "success"
 CATEGORIES = (
     "lost_acknowledged", "applied_after_error", "applied_twice", "missing_events", "duplicate_events",
-    "duplicate_event_ids", "server_errors", "dead_lettered",
+    "duplicate_event_ids", "server_errors", "dead_lettered", "missing_retry_after",
 )
 MAX_EXAMPLES = 8
 # An unknown-outcome write's command is created by its ingress a moment after it was sent.
@@ -156,6 +157,8 @@ def check(requests: list[Request], store: StoreSnapshot, events: list[dict], *,
     for request in requests:
         if request.status is not None and request.status >= 500 and request.status != 503:
             verdict.flag("server_errors", request_id=request.request_id, op=request.op, status=request.status)
+        if request.status in (429, 503) and not request.retry_after:
+            verdict.flag("missing_retry_after", request_id=request.request_id, op=request.op, status=request.status)
     return verdict
 
 

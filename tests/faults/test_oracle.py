@@ -17,9 +17,9 @@ _ids = itertools.count()
 
 def req(op: str, outcome: str, sent: float, answered: float | None = None, **fields) -> Request:
     status = fields.pop("status", {OK: 200, ERROR: 503}.get(outcome))
-    r = Request(f"r{next(_ids)}", ORG, "0.0", op, 0, sent, answered if answered is not None else sent + 0.05,
-                outcome, status, **fields)
-    return r
+    fields.setdefault("retry_after", "5" if status == 503 else None)
+    return Request(f"r{next(_ids)}", ORG, "0.0", op, 0, sent, answered if answered is not None else sent + 0.05,
+                   outcome, status, **fields)
 
 
 def created(user_id: str, sent: float = 0.0) -> Request:
@@ -172,3 +172,9 @@ def test_a_500_is_a_server_error_and_a_dead_letter_is_named():
     dead = {"org_id": ORG, "outcome": "failure", "command_id": "c", "event_id": "e", "request_id": failed.request_id,
             "detail": {"deadLettered": True}}
     assert nonzero(check([failed], store(), [dead])) == {"server_errors": 1, "dead_lettered": 1}
+
+
+def test_a_503_or_429_without_retry_after_is_named():
+    busy = req(CREATE_USER, ERROR, 0.0, user_name="x@example.com", retry_after="")
+    slow_down = req(CREATE_USER, ERROR, 1.0, user_name="y@example.com", status=429)
+    assert nonzero(check([busy, slow_down], store(), [])) == {"missing_retry_after": 2}

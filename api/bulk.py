@@ -31,10 +31,11 @@ from aiohttp import web
 
 from api import context, origin
 from api.keys import SETTINGS
-from api.requests import Projection, json_object, member, read_json
+from api.requests import Projection, json_object, read_json
 from api.resources import GROUP, USER, ResourceEndpoints, submit_command
 from api.responses import scim_response
 from domain.errors import InvalidSyntax, InvalidValue, PayloadTooLarge, ScimError
+from domain.names import get_member
 
 BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 BULK_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
@@ -85,11 +86,11 @@ def _parse_operation(index: int, raw) -> _Operation:
         op = _Operation(index, "", None, "", None, None)
         op.error = InvalidSyntax(f"Operations[{index}] must be a JSON object")
         return op
-    method, bulk_id, path, version = (member(raw, name) for name in ("method", "bulkId", "path", "version"))
+    method, bulk_id, path, version = (get_member(raw, name) for name in ("method", "bulkId", "path", "version"))
     op = _Operation(
         index, method.strip().upper() if isinstance(method, str) else "",
         bulk_id if isinstance(bulk_id, str) else None, path if isinstance(path, str) else "",
-        member(raw, "data"), version if isinstance(version, str) else None,
+        get_member(raw, "data"), version if isinstance(version, str) else None,
     )
     if op.method not in METHODS:
         op.error = InvalidSyntax(f"Operations[{index}].method must be one of {', '.join(METHODS)}")
@@ -138,19 +139,19 @@ async def bulk(request: web.Request) -> web.Response:
         body = json_object(await read_json(request, max_bytes))
     except PayloadTooLarge:
         raise too_large from None
-    schemas = member(body, "schemas")
+    schemas = get_member(body, "schemas")
     if schemas is not None and (
         not isinstance(schemas, list) or BULK_REQUEST.lower() not in [str(s).lower() for s in schemas]
     ):
         raise InvalidSyntax(f"A bulk request must carry the schema {BULK_REQUEST}")
-    raw_operations = member(body, "Operations")
+    raw_operations = get_member(body, "Operations")
     if not isinstance(raw_operations, list):
         raise InvalidSyntax("A bulk request needs an Operations array")
     if len(raw_operations) > max_operations:
         raise PayloadTooLarge(
             f"The number of operations ({len(raw_operations)}) exceeds the maxOperations ({max_operations})."
         )
-    fail_on_errors = member(body, "failOnErrors")
+    fail_on_errors = get_member(body, "failOnErrors")
     if fail_on_errors is not None and (
         isinstance(fail_on_errors, bool) or not isinstance(fail_on_errors, int) or fail_on_errors < 1
     ):

@@ -12,6 +12,7 @@ from api.keys import SETTINGS
 from domain.errors import InvalidSyntax, InvalidValue, PayloadTooLarge, RequestTimeout, ScimError
 from domain.limits import MAX_JSON_CONTAINERS, MAX_JSON_DEPTH
 from domain.listing import ListParams
+from domain.names import get_member
 from domain.resource import Selection, parse_attribute_list, selection
 
 
@@ -103,27 +104,6 @@ def json_object(body: object, what: str = "request body") -> dict:
     return body
 
 
-def member(body: dict, name: str, default=None):
-    """Member ``name`` of a request object, matched case-insensitively (SCIM member names are):
-    the exact spelling if present, else the first in any case, as the PATCH parser reads them."""
-    if name in body:
-        return body[name]
-    lowered = name.lower()
-    for key, value in body.items():
-        if key.lower() == lowered:
-            return value
-    return default
-
-
-def _query(request: web.Request, name: str) -> str | None:
-    """A query parameter by case-insensitive name (``startindex`` works as ``startIndex``)."""
-    lowered = name.lower()
-    for key, value in request.query.items():
-        if key.lower() == lowered:
-            return value
-    return None
-
-
 def _int_param(raw: str | None, name: str) -> int | None:
     if raw is None or raw.strip() == "":
         return None
@@ -146,14 +126,10 @@ class Projection:
     def requested(self) -> bool:
         return bool(self.attributes or self.excluded)
 
-    def wants(self, name: str) -> bool:
-        """Whether the attribute ``name`` (top level, e.g. ``members``) is to be returned."""
-        lowered = name.lower()
-        if self.attributes:
-            return any(a.lower().split(".")[0].rsplit(":", 1)[-1] == lowered for a in self.attributes)
-        if self.excluded:
-            return not any(a.lower().rsplit(":", 1)[-1] == lowered for a in self.excluded)
-        return True
+    def wants(self, resource_type: str, name: str) -> bool:
+        """Whether the top-level attribute ``name`` (e.g. ``members``) of ``resource_type`` is
+        to be returned: the renderer's own decision (``Selection.returns``)."""
+        return self.selection(resource_type).returns(name)
 
     def selection(self, resource_type: str) -> Selection:
         found = self._selections.get(resource_type)
@@ -164,8 +140,8 @@ class Projection:
 
 def projection(request: web.Request) -> Projection:
     return Projection(
-        parse_attribute_list(_query(request, "attributes")),
-        parse_attribute_list(_query(request, "excludedAttributes")),
+        parse_attribute_list(get_member(request.query, "attributes")),
+        parse_attribute_list(get_member(request.query, "excludedAttributes")),
     )
 
 
@@ -182,7 +158,7 @@ def list_params(source, max_results: int) -> ListParams:
     it then takes precedence over ``startIndex``.
     """
     if isinstance(source, web.Request):
-        get = lambda name: _query(source, name)  # noqa: E731
+        get = lambda name: get_member(source.query, name)  # noqa: E731
     else:
         get = lambda name: _body_param(source, name)  # noqa: E731
     start = _int_param(get("startIndex"), "startIndex")
@@ -207,7 +183,7 @@ _SEARCH_TYPES = {"startindex": (int, str), "count": (int, str)}
 
 
 def _body_param(body: dict, name: str) -> str | None:
-    value = member(body, name)
+    value = get_member(body, name)
     if value is None:
         return None
     kinds = _SEARCH_TYPES.get(name.lower(), (str,))

@@ -16,12 +16,13 @@ from aiohttp import web
 from api import context, origin
 from api.keys import CURSOR_KEY, DISPATCHER, ENGINE, SETTINGS
 from api.metrics import COMMAND_TIMEOUTS, COMMANDS
-from api.requests import Projection, json_object, list_params, member, projection, read_json
+from api.requests import Projection, json_object, list_params, projection, read_json
 from api.responses import scim_response
 from domain import commands as c
 from domain.commands import Reply
 from domain.errors import InvalidValue, NotFound, PayloadTooLarge, ScimError, Unavailable
 from domain.limits import MAX_PATCH_OPERATIONS
+from domain.names import get_member
 from domain.patch import prepare_patch
 from domain.resource import check_patch_values, normalize, parse_attribute_list, render
 from infra.ids import new_command_id
@@ -82,7 +83,7 @@ class ResourceEndpoints:
 
     async def _computed(self, conn, proj: Projection, ids: list[str]) -> dict[str, list[dict]] | None:
         """The memberships (``groups`` / ``members``) of ``ids``; None when not to be returned."""
-        if not proj.wants(self.kind.computed):
+        if not proj.wants(self.kind.name, self.kind.computed):
             return None
         if not ids:
             return {}
@@ -131,7 +132,7 @@ class ResourceEndpoints:
         return Order(self.kind.replace, {"resource_id": resource_id, "body": payload, "password_supplied": supplied})
 
     def patch_command(self, resource_id: str, body: dict, proj: Projection) -> Order:
-        raw_operations = member(body, "Operations")
+        raw_operations = get_member(body, "Operations")
         if isinstance(raw_operations, list) and len(raw_operations) > MAX_PATCH_OPERATIONS:
             raise PayloadTooLarge(
                 f"The number of PATCH operations ({len(raw_operations)}) exceeds the maximum ({MAX_PATCH_OPERATIONS})."
@@ -147,7 +148,7 @@ class ResourceEndpoints:
         }
         if self.kind is GROUP:
             # A Team may hold 100,000 members: the reply carries them only when asked for by name.
-            fields["members_in_reply"] = proj.requested and proj.wants("members") and bool(proj.attributes)
+            fields["members_in_reply"] = bool(proj.attributes) and proj.wants(self.kind.name, "members")
         return Order(self.kind.patch, fields)
 
     def delete_command(self, resource_id: str) -> Order:
@@ -282,13 +283,14 @@ def _normalized_payload(resource_type: str, body: dict) -> tuple[dict, bool]:
 def search_request(body: dict, max_results: int):
     """The list parameters and projection of a SearchRequest body (RFC 7644 §3.4.3); member
     names are case-insensitive, and a member of the wrong JSON type is 400 invalidValue."""
-    schemas = member(body, "schemas")
+    schemas = get_member(body, "schemas")
     if schemas is not None and (
         not isinstance(schemas, list) or SEARCH_REQUEST.lower() not in [str(s).lower() for s in schemas]
     ):
         raise ScimError(f"A search request must carry the schema {SEARCH_REQUEST}", scim_type="invalidSyntax")
     proj = Projection(
-        parse_attribute_list(member(body, "attributes")), parse_attribute_list(member(body, "excludedAttributes"))
+        parse_attribute_list(get_member(body, "attributes")),
+        parse_attribute_list(get_member(body, "excludedAttributes")),
     )
     return list_params(body, max_results), proj
 

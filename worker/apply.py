@@ -177,8 +177,8 @@ class BatchApplier:
                 decided.append(self._reject(uow, command, conflict))
                 continue
             except DBAPIError as error:
-                if is_transient(error):
-                    raise  # the whole batch is tried again
+                if is_transient(error) or is_unavailable(error):
+                    raise  # not this command's doing: the whole batch is tried again (an outage waited out)
                 # The store refused this command alone: the others in the batch go on.
                 savepoint.rollback()
                 log.error("command_store_error", command_id=command.id, error=str(error.orig)[:300])

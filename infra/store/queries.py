@@ -7,7 +7,8 @@ from collections import defaultdict
 from sqlalchemy import ColumnElement, and_, case, false, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from infra.store.repositories import chunks, member_refs
+from infra.store.columns import group_ref, member_query, member_refs
+from infra.store.repositories import chunks
 from infra.store.tables import team_members, teams, users
 
 
@@ -126,22 +127,13 @@ async def groups_of_users(conn: AsyncConnection, user_ids: list[str]) -> dict[st
             .order_by(teams.c.seq)
         )
         for row in rows:
-            found[row.user_id].append({"value": row.id, "display": row.display_name, "type": "direct"})
+            found[row.user_id].append(group_ref(row.id, row.display_name))
     return found
 
 
 async def members_of_teams(conn: AsyncConnection, team_ids: list[str]) -> dict[str, list[dict]]:
     found: dict[str, list] = defaultdict(list)
     for part in chunks(team_ids):
-        rows = await conn.execute(
-            select(
-                team_members.c.team_id, team_members.c.user_id, team_members.c.display.label("member_display"),
-                users.c.display_name, users.c.user_name,
-            )
-            .join(users, users.c.id == team_members.c.user_id)
-            .where(team_members.c.team_id.in_(part))
-            .order_by(team_members.c.created_at, team_members.c.user_id)
-        )
-        for row in rows:
+        for row in await conn.execute(member_query(part)):
             found[row.team_id].append(row)
     return {team_id: member_refs(rows) for team_id, rows in found.items()}

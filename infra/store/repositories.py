@@ -8,16 +8,18 @@ already serialised (``BEGIN IMMEDIATE``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
-from sqlalchemy import Connection, and_, bindparam, delete, false, func, literal, not_, or_, select, true, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from domain.errors import InvalidFilter, Uniqueness
+from domain.errors import Uniqueness
 from domain.filter import ast
 from domain.provisioning import TeamRecord, UserRecord, display_name_taken, user_name_taken
 from infra.store.clock import utcnow
+from infra.store.columns import document_columns, group_ref, member_query, member_refs
+from infra.store.filter_sql import compile_member_filter
 from infra.store.tables import team_members, teams, users
 
 # Stay well under SQLite's bound-parameter limit and PostgreSQL's message size.
@@ -45,36 +47,18 @@ _USER_NAME_IN_USE = (
 
 
 def user_columns(record: UserRecord) -> dict:
-    document = record.document
-    return {
-        "id": record.id,
-        "org_id": record.org_id,
-        "user_name": document["userName"],
-        "user_name_key": document["userName"].casefold(),
-        "external_id": document.get("externalId"),
-        "display_name": document.get("displayName"),
-        "active": bool(document.get("active", True)),
-        "resource": document,
-        "version": record.version,
-        "created_at": record.created,
-        "updated_at": record.updated,
-    }
+    return {"id": record.id, "org_id": record.org_id, **document_columns("User", record.document),
+            **_record_columns(record)}
 
 
 def team_columns(record: TeamRecord) -> dict:
-    document = record.document
-    return {
-        "id": record.id,
-        "org_id": record.org_id,
-        "display_name": document["displayName"],
-        "display_name_key": document["displayName"].casefold(),
-        "external_id": document.get("externalId"),
-        "idp_managed": record.idp_managed,
-        "resource": document,
-        "version": record.version,
-        "created_at": record.created,
-        "updated_at": record.updated,
-    }
+    return {"id": record.id, "org_id": record.org_id, **document_columns("Group", record.document),
+            "idp_managed": record.idp_managed, **_record_columns(record)}
+
+
+def _record_columns(record: UserRecord | TeamRecord) -> dict:
+    return {"resource": record.document, "version": record.version, "created_at": record.created,
+            "updated_at": record.updated}
 
 
 def user_from_row(row) -> UserRecord:
@@ -132,7 +116,7 @@ class SqlUsers:
             .where(team_members.c.user_id == user_id, teams.c.org_id == org_id)
             .order_by(teams.c.seq)
         )
-        return [{"value": row.id, "display": row.display_name, "type": "direct"} for row in rows]
+        return [group_ref(row.id, row.display_name) for row in rows]
 
 
 class SqlTeams:
@@ -221,7 +205,7 @@ class SqlTeams:
 
     def remove_members_matching(self, org_id: str, team_id: str, flt: ast.Filter) -> list[str]:
         matching = select(team_members.c.user_id).join(users, users.c.id == team_members.c.user_id).where(
-            team_members.c.team_id == team_id, member_filter(flt)
+            team_members.c.team_id == team_id, compile_member_filter(flt, self.conn.dialect.name)
         )
         statement = (
             delete(team_members)
@@ -236,71 +220,3 @@ class SqlTeams:
 
     def members_of(self, team_id: str) -> list[dict]:
         return member_refs(self.conn.execute(member_query(team_id)))
-
-
-def member_query(team_id: str):
-    return (
-        select(team_members.c.user_id, team_members.c.display.label("member_display"), users.c.display_name,
-               users.c.user_name)
-        .join(users, users.c.id == team_members.c.user_id)
-        .where(team_members.c.team_id == team_id)
-        .order_by(team_members.c.created_at, team_members.c.user_id)
-    )
-
-
-def member_refs(rows: Iterable) -> list[dict]:
-    return [
-        {"value": row.user_id, "display": row.member_display or row.display_name or row.user_name, "type": "User"}
-        for row in rows
-    ]
-
-
-def member_filter(flt: ast.Filter):
-    """A filter over a Team's members (``members[…]``) as SQL over team_members ⨝ users.
-
-    Members expose ``value`` (the user id, case-exact), ``display`` (the user's displayName, or
-    userName) and ``type`` (always "User").
-    """
-    if isinstance(flt, ast.And):
-        return and_(member_filter(flt.left), member_filter(flt.right))
-    if isinstance(flt, ast.Or):
-        return or_(member_filter(flt.left), member_filter(flt.right))
-    if isinstance(flt, ast.Not):
-        return not_(member_filter(flt.expr))
-    if isinstance(flt, ast.Present):
-        name = flt.path.attr.lower()
-        if name in ("value", "type", "$ref"):
-            return true()
-        if name == "display":
-            return or_(users.c.display_name.is_not(None), users.c.user_name.is_not(None))
-    if isinstance(flt, ast.Compare):
-        name = flt.path.attr.lower()
-        value = "" if flt.value is None else str(flt.value)
-        if name == "value":
-            column, target = team_members.c.user_id, value
-        elif name == "display":
-            shown = func.coalesce(team_members.c.display, users.c.display_name, users.c.user_name)
-            column, target = func.lower(shown), value.lower()
-        elif name == "type":
-            column, target = literal("user"), value.lower()
-        else:
-            raise InvalidFilter(f"members cannot be filtered on {flt.path}")
-        return _compare(column, flt.op, target)
-    raise InvalidFilter("unsupported members filter")
-
-
-def _compare(column, op: str, value: str):
-    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    if op == "eq":
-        return column == value
-    if op == "ne":
-        return column != value
-    if op == "co":
-        return column.like(f"%{escaped}%", escape="\\")
-    if op == "sw":
-        return column.like(f"{escaped}%", escape="\\")
-    if op == "ew":
-        return column.like(f"%{escaped}", escape="\\")
-    if op in ("gt", "ge", "lt", "le"):
-        return {"gt": column > value, "ge": column >= value, "lt": column < value, "le": column <= value}[op]
-    return false()

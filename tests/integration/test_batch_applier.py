@@ -237,6 +237,32 @@ def test_one_command_hitting_a_bug_or_a_store_error_fails_alone(sync_engine, org
     assert count(sync_engine, users) == 1
 
 
+def test_the_store_lost_while_a_command_runs_is_waited_out_not_blamed_on_the_command(sync_engine, org_id, monkeypatch):
+    """The connection dies under a command (the server was killed): that is an outage, not that
+    command's error. No 500 for it; the whole batch runs again once the store answers."""
+    from sqlalchemy.exc import OperationalError
+
+    import worker.apply as apply_module
+    from domain.provisioning import Provisioner
+
+    real = Provisioner.handle
+    first, second = command(org_id, c.USER_CREATE, user("a@x")), command(org_id, c.USER_CREATE, user("b@x"))
+    lost = []
+
+    def handle(self, cmd):
+        if cmd.id == second.id and not lost:
+            lost.append(cmd.id)
+            raise OperationalError("SELECT ...", {}, Exception("server closed the connection unexpectedly"))
+        return real(self, cmd)
+
+    monkeypatch.setattr(Provisioner, "handle", handle)
+    monkeypatch.setattr(apply_module.time, "sleep", lambda _s: None)
+    decided, _ = BatchApplier(sync_engine).apply([first, second])
+    assert lost and [d.outcome for d in decided] == ["applied", "applied"]
+    assert [d.reply.status for d in decided] == [201, 201]
+    assert count(sync_engine, users) == 2 and count(sync_engine, processed_commands) == 2
+
+
 def test_old_decisions_are_pruned_and_recent_ones_kept(sync_engine, org_id):
     from datetime import timedelta
 

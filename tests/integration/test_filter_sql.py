@@ -22,6 +22,7 @@ ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
 
 IDS = {name: str(uuid.uuid4()) for name in ("alice", "bob", "carol", "dave", "eng", "sales", "empty")}
+IDS["alice"] = "a" + IDS["alice"][1:]  # a letter, so that its upper case differs
 ORG = uuid.uuid4().hex
 
 
@@ -450,3 +451,180 @@ def test_random_filters_compile_and_run_or_raise_invalid_filter(store, resource_
             continue
         ran += 1
     assert ran > 20  # the generator produces plenty of valid filters too
+
+
+# ---------------------------------------------------------------- one meaning: SQL and the in-memory evaluator
+
+
+def _resources(engine) -> dict[str, tuple[str, dict]]:
+    """Every fixture row as the SCIM resource a client sees (columns over the document,
+    memberships as values): the evaluator's input."""
+    from infra.store.columns import member_display
+
+    out: dict[str, tuple[str, dict]] = {}
+    with engine.connect() as conn:
+        team_rows = {row.id: row for row in conn.execute(select(tables.teams))}
+        links = list(conn.execute(
+            select(tables.team_members.c.team_id, tables.team_members.c.user_id, member_display().label("display"))
+            .join(tables.users, tables.users.c.id == tables.team_members.c.user_id)))
+        for row in conn.execute(select(tables.users)):
+            resource = {**row.resource, "schemas": [CORE] + ([ENT] if ENT in row.resource else []), "id": row.id,
+                        "userName": row.user_name, "active": row.active,
+                        "meta": {"resourceType": "User", "created": row.created_at.isoformat(),
+                                 "lastModified": row.updated_at.isoformat()},
+                        "groups": [{"value": link.team_id, "display": team_rows[link.team_id].display_name,
+                                    "type": "direct"} for link in links if link.user_id == row.id]}
+            for key, value in (("externalId", row.external_id), ("displayName", row.display_name)):
+                if value is not None:
+                    resource[key] = value
+            out[row.id] = ("User", resource)
+        for row in team_rows.values():
+            resource = {**row.resource, "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "id": row.id,
+                        "displayName": row.display_name,
+                        "meta": {"resourceType": "Group", "created": row.created_at.isoformat(),
+                                 "lastModified": row.updated_at.isoformat()},
+                        "members": [{"value": link.user_id, "display": link.display, "type": "User"}
+                                    for link in links if link.team_id == row.id]}
+            if row.external_id is not None:
+                resource["externalId"] = row.external_id
+            out[row.id] = ("Group", resource)
+    return out
+
+
+def _evaluated(resources, resource_type: str, text: str) -> set[str]:
+    from domain.filter.evaluate import resource_predicate
+
+    test = resource_predicate(resource_type, parse_filter(text))
+    return _names(rid for rid, (kind, resource) in resources.items() if kind == resource_type and test(resource))
+
+
+@pytest.mark.parametrize("resource_type,text,expected",
+                         [("User", *case) for case in USER_CASES] + [("Group", *case) for case in GROUP_CASES],
+                         ids=[c[0] for c in USER_CASES + GROUP_CASES])
+def test_the_in_memory_evaluator_selects_what_sql_selects(store, resource_type, text, expected):
+    assert _evaluated(_resources(store), resource_type, text) == expected
+
+
+@pytest.mark.parametrize("resource_type,text,fragment", INVALID, ids=[c[1] for c in INVALID])
+def test_the_in_memory_evaluator_refuses_what_sql_refuses(resource_type, text, fragment):
+    from domain.filter.evaluate import resource_predicate
+
+    with pytest.raises(InvalidFilter) as caught:
+        resource_predicate(resource_type, parse_filter(text))
+    assert fragment.lower() in caught.value.detail.lower()
+
+
+@pytest.mark.parametrize("resource_type", ["User", "Group"])
+def test_random_filters_mean_the_same_in_sql_and_in_memory(store, resource_type):
+    from domain.filter.evaluate import resource_predicate
+
+    resources = _resources(store)
+    rng = random.Random(77 if resource_type == "User" else 78)
+    compared = 0
+    for _ in range(400):
+        text = _random_filter(rng)
+        try:
+            in_sql = _query(store, resource_type, text)
+        except InvalidFilter:
+            with pytest.raises(InvalidFilter):
+                resource_predicate(resource_type, parse_filter(text))
+            continue
+        assert _evaluated(resources, resource_type, text) == in_sql, text
+        compared += 1
+    assert compared > 20
+
+
+# ---------------------------------------------------------------- PATCH remove members[...]: the same compiler
+
+
+MEMBER_CASES = [
+    (f'value eq "{IDS["alice"]}"', {"alice"}),
+    (f'value eq "{IDS["alice"].upper()}"', set()),  # ids are case-exact
+    (f'value co "{IDS["alice"][1:].upper()}"', set()),  # (SQLite's LIKE would ignore the case)
+    (f'value sw "{IDS["bob"][:8]}"', {"bob"}),
+    (f'value ne "{IDS["alice"]}"', {"bob"}),
+    ('display eq "ALICE SMITH"', {"alice"}),  # case-insensitive
+    ('display eq "bob"', {"bob"}),  # no displayName: the userName
+    ('display sw "AL"', {"alice"}),
+    ('display co "o"', {"bob"}),
+    ("display pr", {"alice", "bob"}),
+    ('type eq "user"', {"alice", "bob"}),
+    ('type eq "Group"', set()),
+    ('not (display co "smith")', {"bob"}),
+    (f'value eq "{IDS["carol"]}" or display ew "SMITH"', {"alice"}),
+    ('type eq "User" and not (value eq null)', {"alice", "bob"}),
+    ("value eq null", set()),
+    ('display gt "b"', {"bob"}),
+]
+
+
+def _remove_matching(engine, text: str) -> set[str]:
+    """The members of "eng" that ``remove members[text]`` removes (rolled back afterwards)."""
+    from domain.filter.parser import parse_patch_path
+    from infra.store.repositories import SqlTeams
+
+    flt = parse_patch_path(f"members[{text}]").value_filter
+    with engine.connect() as conn:
+        transaction = conn.begin()
+        try:
+            return _names(SqlTeams(conn).remove_members_matching(ORG, IDS["eng"], flt))
+        finally:
+            transaction.rollback()
+
+
+@pytest.mark.parametrize("text,expected", MEMBER_CASES, ids=[c[0] for c in MEMBER_CASES])
+def test_remove_members_by_filter_compiles_with_the_listing_compiler(store, text, expected):
+    from domain.filter.evaluate import value_predicate
+
+    assert _remove_matching(store, text) == expected
+    # … and means what the in-memory evaluator says of the members as a client reads them
+    members = registry.resolve("Group", AttrPath(None, "members"))
+    test = value_predicate("Group", members, parse_filter(text))
+    listed = _resources(store)[IDS["eng"]][1]["members"]
+    assert _names(m["value"] for m in listed if test(m)) == expected
+    # … and a listing's members[...] finds the Team by the same members
+    assert ("eng" in _query(store, "Group", f"members[{text}]")) == bool(expected)
+
+
+@pytest.mark.parametrize("text", ['$ref pr', '$ref eq "x"', 'nope eq "x"', "type gt null"])
+def test_remove_members_by_an_unsupported_filter_is_invalid_filter(store, text):
+    with pytest.raises(InvalidFilter):
+        _remove_matching(store, text)
+
+
+def test_a_member_display_of_empty_strings_falls_back_as_the_rendered_members_do(store):
+    """A member's display is the one the IdP sent, else the user's displayName, else its
+    userName; an empty string counts as none, in rendering and in filters alike."""
+    from infra.store.repositories import SqlTeams
+
+    with store.connect() as conn:
+        transaction = conn.begin()
+        try:
+            conn.execute(tables.users.update().where(tables.users.c.id == IDS["alice"]).values(display_name=""))
+            conn.execute(tables.team_members.update().where(tables.team_members.c.user_id == IDS["bob"])
+                         .values(display=""))
+            shown = {m["value"]: m["display"] for m in SqlTeams(conn).members_of(IDS["eng"])}
+            assert shown == {IDS["alice"]: "Alice.Smith@Example.com", IDS["bob"]: "bob"}
+            condition = compile_filter("Group", parse_filter('members.display eq "alice.smith@example.com"'),
+                                       store.dialect.name)
+            found = conn.execute(select(tables.teams.c.id).where(tables.teams.c.org_id == ORG, condition)).scalars()
+            assert _names(found) == {"eng"}
+        finally:
+            transaction.rollback()
+
+
+# ---------------------------------------------------------------- one table from attribute to column
+
+
+def test_the_column_table_is_what_the_tables_hold_and_the_domain_bounds():
+    from domain.limits import MAX_INDEXED_STRING
+    from domain.resource.document import INDEXED
+    from infra.store.columns import COLUMNS, TABLES
+
+    for resource_type, mapped in COLUMNS.items():
+        table = TABLES[resource_type]
+        for attribute, where in mapped.items():
+            assert where.column in table.c and (where.key is None or where.key in table.c), attribute
+        bounded = {name for (name, *rest), where in mapped.items()
+                   if not rest and getattr(table.c[where.column].type, "length", None) == MAX_INDEXED_STRING}
+        assert bounded == set(INDEXED[resource_type])

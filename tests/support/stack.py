@@ -22,6 +22,7 @@ import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from infra.child_processes import die_with_parent
 from infra.redis.embedded import EmbeddedRedis
 from infra.store.engine import make_sync_engine
 from infra.store.migrate import upgrade
@@ -59,6 +60,58 @@ class Org:
     id: str
     token: str
     token_id: str
+
+
+def new_org(engine, *, tier: str = "enterprise", scim: bool = True, role: str = "owner") -> Org:
+    """An organization (SCIM on for the enterprise tier) and a token of ``role``, straight in the store."""
+    with engine.begin() as conn:
+        org = create_organization(conn, f"Org {uuid.uuid4().hex[:6]}", tier)
+        if scim and tier == "enterprise":
+            set_scim_enabled(conn, org.id, True)
+        token_id, token = create_token(conn, org.id, role)
+    return Org(org.id, token, token_id)
+
+
+def spawn_scimgate(args: list[str], env: dict, log_path: Path, *, with_parent: bool = False) -> subprocess.Popen:
+    """``python -m scimgate ARGS`` from the repository, its output appended to ``log_path``;
+    with ``with_parent``, SIGKILLed when the thread that started it ends (no orphans when
+    the test runner is killed)."""
+    log = open(log_path, "ab")
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "scimgate", *args], env=env, cwd=REPO, stdout=log, stderr=log,
+            stdin=subprocess.DEVNULL, preexec_fn=die_with_parent(signal.SIGKILL) if with_parent else None,
+        )
+    finally:
+        log.close()  # the child holds its own copy
+
+
+def wait_worker_ready(proc: subprocess.Popen, log_path: Path, timeout: float = 30.0, *, since: int = 0) -> None:
+    """A worker is ready once it consumes from the queue: wait for its 'worker_ready' log line
+    (logged once its heartbeat is in Redis), written past byte ``since`` of its log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"worker exited: {log_path.read_text()[-2000:]}")
+        if log_path.exists() and b"worker_ready" in log_path.read_bytes()[since:]:
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"worker not ready: {log_path.read_text()[-2000:]}")
+
+
+def wait_http_ok(url: str, proc: subprocess.Popen, log_path: Path, timeout: float = 30.0) -> None:
+    """Wait until ``GET url`` answers 200 (raises if ``proc`` exits first)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"ingress exited: {log_path.read_text()[-2000:]}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"not ready: {url}")
 
 
 @dataclass
@@ -150,11 +203,7 @@ class Stack:
         return env
 
     def _spawn(self, args: list[str], log_name: str) -> subprocess.Popen:
-        log = open(self.workdir / log_name, "ab")
-        return subprocess.Popen(
-            [sys.executable, "-m", "scimgate", *args], env=self.env, cwd=REPO, stdout=log, stderr=log,
-            stdin=subprocess.DEVNULL,
-        )
+        return spawn_scimgate(args, self.env, self.workdir / log_name)
 
     def start_worker(self) -> subprocess.Popen:
         # Each worker its own log, also after others were killed and dropped from ``workers``.
@@ -165,16 +214,7 @@ class Stack:
         return proc
 
     def _wait_worker_ready(self, proc: subprocess.Popen, log_path: Path, timeout: float = 30.0) -> None:
-        """A worker is ready once it consumes from the queue: wait for its 'worker_ready' log line
-        (logged once its heartbeat is in Redis)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"worker exited: {log_path.read_text()[-2000:]}")
-            if log_path.exists() and b"worker_ready" in log_path.read_bytes():
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"worker not ready: {log_path.read_text()[-2000:]}")
+        wait_worker_ready(proc, log_path, timeout)
 
     def kill_workers(self, sig=signal.SIGKILL) -> None:
         for proc in self.workers:
@@ -184,17 +224,7 @@ class Stack:
         self.workers = [p for p in self.workers if p.poll() is None]
 
     def _wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.ingress.poll() is not None:
-                raise RuntimeError(f"ingress exited: {(self.workdir / 'ingress.log').read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("ingress not ready")
+        wait_http_ok(f"{self.url}/readyz", self.ingress, self.workdir / "ingress.log", timeout)
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -203,12 +233,7 @@ class Stack:
         return f"http://127.0.0.1:{self.port}"
 
     def new_org(self, *, tier: str = "enterprise", scim: bool = True, role: str = "owner") -> Org:
-        with self.engine.begin() as conn:
-            org = create_organization(conn, f"Org {uuid.uuid4().hex[:6]}", tier)
-            if scim and tier == "enterprise":
-                set_scim_enabled(conn, org.id, True)
-            token_id, token = create_token(conn, org.id, role)
-        return Org(org.id, token, token_id)
+        return new_org(self.engine, tier=tier, scim=scim, role=role)
 
     def token_for(self, org_id: str, role: str) -> str:
         with self.engine.begin() as conn:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from api.requests import check_depth, list_params, member, parse_json
+from api.requests import check_depth, list_params, parse_json
+from domain.names import get_member as member
 from domain.errors import InvalidSyntax, InvalidValue
 from domain.limits import MAX_INDEXED_STRING, MAX_JSON_CONTAINERS, MAX_JSON_DEPTH
 from domain.patch import parse_patch_request

@@ -805,3 +805,57 @@ def test_operation_targets_resolve_every_spelling_the_patcher_applies():
     assert targets[2].value_filter is not None and targets[2].post_sub == "value"
     with pytest.raises(InvalidPath):
         list(operation_targets(USER, parse_patch_request(body({"op": "add", "path": "nope", "value": 1}))[0]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Value filters mean what they mean in a listing (domain/filter/semantics.py, one evaluator)
+# ---------------------------------------------------------------------------------------------
+
+
+def _emails(out) -> list[str]:
+    return [e["value"] for e in out.document.get("emails", [])]
+
+
+def test_a_value_filter_compares_a_number_with_a_string_as_its_string_form():
+    user = base_user() | {"emails": [{"value": "42", "type": "other"}, {"value": "a@x", "type": "work"}]}
+    assert _emails(patch_user(user, {"op": "remove", "path": "emails[value eq 42]"})) == ["a@x"]
+
+
+def test_a_value_filter_eq_null_selects_the_values_lacking_the_sub_attribute():
+    user = base_user() | {"emails": [{"value": "a@x"}, {"value": "b@x", "type": ""}, {"value": "c@x", "type": "work"}]}
+    assert _emails(patch_user(user, {"op": "remove", "path": "emails[type eq null]"})) == ["c@x"]
+    assert _emails(patch_user(user, {"op": "remove", "path": "emails[type ne null]"})) == ["a@x", "b@x"]
+
+
+@pytest.mark.parametrize("path", [
+    "emails[primary gt true]", 'emails[primary eq "yes"]', "emails[type gt null]",
+    'x509Certificates[value gt "A"]', 'emails[primary co "t"]',
+])
+def test_a_value_filter_with_an_unsupported_comparison_is_invalid_filter(path):
+    from domain.errors import InvalidFilter
+
+    user = base_user() | {"x509Certificates": [{"value": "QUJD"}]}
+    for op in ("remove", "replace"):
+        operation = {"op": op, "path": path}
+        if op == "replace":
+            operation["value"] = {"value": "x"}
+        with pytest.raises(InvalidFilter):
+            patch_user(user, operation)
+
+
+@pytest.mark.parametrize("path, error", [
+    ('members[$ref pr]', "InvalidFilter"),
+    ('members[$ref eq "x"]', "InvalidFilter"),
+    ("members[value gt null]", "InvalidFilter"),
+    ('members[nope eq "x"]', "InvalidPath"),
+])
+def test_a_members_filter_the_store_cannot_run_is_refused_before_it(path, error):
+    import domain.errors as errors
+
+    with pytest.raises(getattr(errors, error)):
+        patch_group(base_group(), {"op": "remove", "path": path})
+
+
+def test_a_members_filter_the_store_runs_travels_as_a_filter():
+    out = patch_group(base_group(), {"op": "remove", "path": 'members[type eq "User" and not (display co "x")]'})
+    assert out.member_changes[0].kind == "remove" and out.member_changes[0].filter is not None

@@ -454,3 +454,14 @@ def test_nul_characters_are_refused_in_strings():
 def test_nul_characters_are_refused_in_member_values():
     with pytest.raises(InvalidValue, match="NUL"):
         normalize("Group", {"displayName": "x", "members": [{"value": "a\u0000"}]})
+
+
+def test_schemas_is_read_in_any_case_like_every_member_name():
+    from domain.errors import InvalidSyntax
+
+    assert normalize("User", {"SCHEMAS": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "a"}).document == {
+        "userName": "a"}
+    with pytest.raises(InvalidSyntax):
+        normalize("User", {"Schemas": "urn:ietf:params:scim:schemas:core:2.0:User", "userName": "a"})
+    with pytest.raises(InvalidSyntax):
+        normalize("User", {"Schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "userName": "a"})

@@ -232,7 +232,7 @@ def test_a_selection_is_for_one_resource_type():
 
 
 def test_rendering_many_resources_with_many_names_resolves_the_names_once(monkeypatch):
-    import domain.resource as resource
+    import domain.resource.returned as resource
 
     calls = []
     real = resource.resolve_key
@@ -243,3 +243,49 @@ def test_rendering_many_resources_with_many_names_resolves_the_names_once(monkey
     for _ in range(100):
         render("User", DOCUMENT, id=USER_ID, meta=META, selected=chosen)
     assert len(calls) == resolved_once == MAX_ATTRIBUTE_NAMES
+
+
+# ------------------------------------------------------------------ one decision: Selection.returns
+
+
+@pytest.mark.parametrize("resource_type, name, attributes, excluded, returned", [
+    ("Group", "members", [f"{GROUP}:members"], None, True),
+    ("Group", "members", [f"{GROUP.upper()}:MEMBERS.value"], None, True),
+    ("Group", "members", [GROUP], None, True),  # a bare core URN: every core attribute
+    ("Group", "members", [f"{GROUP}:displayName"], None, False),
+    ("Group", "members", None, [f"{GROUP}:members"], False),
+    ("Group", "members", None, ["members.display"], True),
+    ("Group", f"{GROUP}:members", ["members"], None, True),
+    ("User", "groups", [f"{CORE}:groups.display"], None, True),
+    ("User", "groups", [ENT], None, False),
+    ("User", "groups", None, [CORE], False),
+    ("User", "password", ["password"], None, False),
+    ("User", "id", None, ["id"], True),
+])
+def test_whether_an_attribute_is_returned_in_every_notation(resource_type, name, attributes, excluded, returned):
+    chosen = selection(resource_type, attributes, excluded)
+    assert chosen.returns(name) is returned
+    members = [{"value": "u1", "display": "U"}] if resource_type == "Group" else None
+    document = {"displayName": "T"} if resource_type == "Group" else {"userName": "u"}
+    rendered = render(resource_type, document, id="x", meta={}, members=members,
+                      groups=GROUPS if resource_type == "User" else None, selected=chosen)
+    top = name.rsplit(":", 1)[-1]
+    assert (top in rendered) is returned
+
+
+def test_request_attributes_and_sub_attributes_are_sent_only_when_named():
+    """No served attribute is ``returned: request``; the rule, on stand-in definitions."""
+    from domain.resource.returned import Selection, _Names
+    from domain.schema.model import COMPLEX, REQUEST, AttributeDef
+
+    secret = AttributeDef(name="badge", returned=REQUEST)
+    hint = AttributeDef(name="hint", returned=REQUEST)
+    card = AttributeDef(name="card", type=COMPLEX, sub_attributes=(AttributeDef(name="number"), hint))
+    assert Selection("User").decide(secret, ("badge",)) is False
+    assert Selection("User", exclude=_Names({("other",): None})).decide(secret, ("badge",)) is False
+    assert Selection("User", include=_Names({("badge",): None})).decide(secret, ("badge",)) is True
+    whole = Selection("User", include=_Names({("card",): None}))
+    assert whole.sub_returned(("card",), whole.decide(card, ("card",)))(hint) is False
+    named = Selection("User", include=_Names({("card",): {"hint"}}))
+    assert named.sub_returned(("card",), named.decide(card, ("card",)))(hint) is True
+    assert Selection("User").sub_returned(("card",), True)(hint) is False

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from domain.errors import Uniqueness
+from domain.filter.parser import parse_filter
 from domain.organizations import Organization
 from domain.provisioning import TeamRecord, UserRecord
 
@@ -116,6 +117,18 @@ def test_members_are_a_set_adding_and_removing_return_only_what_changed(ports):
     assert ports.teams.remove_members(eng.id, [bob.id, "not-a-member"]) == [bob.id]
     assert ports.teams.remove_members(eng.id, [bob.id]) == []
     assert sorted(ports.teams.remove_all_members(eng.id)) == sorted([ada.id, cy.id])
+    assert ports.teams.members_of(eng.id) == []
+
+
+def test_removing_members_by_filter_removes_those_a_listing_would_match(ports):
+    acme = org(ports)
+    ada, bob, cy = (user(ports, acme, f"{n}@x", displayName=f"{n.title()} Lovelace") for n in ("ada", "bob", "cy"))
+    eng = team(ports, acme, "Eng")
+    ports.teams.add_members(acme, eng.id, [ada.id, bob.id, cy.id], {cy.id: "Cy (contractor)"})
+    assert ports.teams.remove_members_matching(acme, eng.id, parse_filter(f'value eq "{ada.id}"')) == [ada.id]
+    assert ports.teams.remove_members_matching(acme, eng.id, parse_filter('display co "CONTRACTOR"')) == [cy.id]
+    assert ports.teams.remove_members_matching(acme, eng.id, parse_filter('value eq "nobody"')) == []
+    assert ports.teams.remove_members_matching(acme, eng.id, parse_filter('type eq "User"')) == [bob.id]
     assert ports.teams.members_of(eng.id) == []
 
 

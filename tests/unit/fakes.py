@@ -12,6 +12,9 @@ import itertools
 from dataclasses import replace
 
 from domain.errors import Uniqueness
+from domain.filter.ast import AttrPath
+from domain.filter.evaluate import value_predicate
+from domain.schema import registry
 from domain.organizations import NewToken
 from domain.provisioning import TeamRecord, UserRecord, display_name_taken, user_name_taken
 from domain.unit_of_work import UnrecordedChange
@@ -132,7 +135,8 @@ class FakeTeams:
         return removed
 
     def remove_members_matching(self, org_id, team_id, flt):
-        raise NotImplementedError("filter evaluation belongs to the SQL store")
+        matches = value_predicate("Group", registry.resolve("Group", AttrPath(None, "members")), flt)
+        return self.remove_members(team_id, [m["value"] for m in self.members_of(team_id) if matches(m)])
 
     def remove_all_members(self, team_id):
         self.wrote()

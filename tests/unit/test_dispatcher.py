@@ -210,3 +210,42 @@ async def test_an_organization_with_too_many_waiting_writes_is_told_to_slow_down
     assert not other.done()
     for task in [*waiting, other]:
         task.cancel()
+
+
+async def test_an_unclaimed_batch_is_resubmitted_when_a_worker_goes_stale(monkeypatch, running):
+    """A worker may take a message off the queue and die before claiming it: no trace is left, so
+    a batch still unclaimed when a worker goes stale is decided and resubmitted."""
+    d, fence, sent = make(monkeypatch)
+    running(d)
+    watchdog = asyncio.create_task(d._watch())
+    try:
+        request = asyncio.create_task(d.submit(command(1, timeout=30)))
+        await until(lambda: sent)
+        await asyncio.sleep(0.7)  # the watchdog has seen w1 alive (and the batch published)
+        d.roster.live = set()  # w1 goes stale; it never claimed the batch
+        await until(lambda: len(sent) == 2, timeout=5)
+        again = sent[1][1][0]
+        assert fence.fenced == ["c1"] and again["id"] != "c1" and again["request_id"] == "r1"
+        d._on_reply(Reply(again["id"], 201, {"ok": True}))
+        assert (await request).status == 201
+    finally:
+        watchdog.cancel()
+
+
+async def test_a_claimed_batch_of_a_live_worker_is_left_alone(monkeypatch, running):
+    d, fence, sent = make(monkeypatch)
+    d.roster.live = {"w1", "w2"}
+    running(d)
+    watchdog = asyncio.create_task(d._watch())
+    try:
+        request = asyncio.create_task(d.submit(command(1, timeout=30)))
+        await until(lambda: sent)
+        d._on_claim(sent[0][0], "w1")
+        await asyncio.sleep(0.7)
+        d.roster.live = {"w1"}  # another worker goes stale: w1's batch is not its business
+        await asyncio.sleep(1.2)
+        assert fence.fenced == [] and len(sent) == 1
+        d._on_reply(Reply("c1", 200, None))
+        assert (await request).status == 200
+    finally:
+        watchdog.cancel()

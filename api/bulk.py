@@ -269,6 +269,8 @@ async def _run(request, grant, op: _Operation, ids: dict, declared: dict) -> dic
         data = _resolve(op.data, ids)
         if op.method == "POST":
             command = endpoints.create_command(json_object(data, "operation's data"))
+        elif resource_id is None:  # _target names an id for every method but POST
+            raise InvalidValue(f"Operations[{op.index}]: {op.method} needs a resource path such as /Users/<id>")
         elif op.method == "PUT":
             command = endpoints.replace_command(resource_id, json_object(data, "operation's data"))
         elif op.method == "PATCH":

@@ -161,6 +161,7 @@ async def _authorize(request: web.Request, *, write: bool) -> TokenGrant:
     if error is not None:
         await _audit_auth_refusal(request, error, grant.token_id if grant else None)
         raise error
+    assert grant is not None
     return grant
 
 

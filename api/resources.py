@@ -62,17 +62,17 @@ class ResourceEndpoints:
 
     def _render(self, request, proj: Projection, *, id, document, created, updated, version, computed=None) -> dict:
         base = origin.base_url(request)
-        extra = {}
+        refs = None
         if computed is not None:
-            target = "Groups" if self.kind.computed == "groups" else "Users"
-            extra[self.kind.computed] = _with_refs(computed, base, target)
+            refs = _with_refs(computed, base, "Groups" if self.kind.computed == "groups" else "Users")
         return render(
             self.kind.name,
             document,
             id=id,
             meta=context.meta(self.kind.name, id, created, updated, version, base),
             selected=proj.selection(self.kind.name),
-            **extra,
+            groups=refs if self.kind.computed == "groups" else None,
+            members=refs if self.kind.computed == "members" else None,
         )
 
     def _render_row(self, request, proj: Projection, row, computed) -> dict:

@@ -12,6 +12,7 @@ committed past its deadline.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -70,7 +71,7 @@ class BatchApplier:
         self.clock = clock
 
     def apply(
-        self, commands: list[Command], *, forget: list[int] = ()
+        self, commands: list[Command], *, forget: Sequence[int] = ()
     ) -> tuple[list[Decided], list[tuple[int, dict]]]:
         """Returns the decisions (to reply) and the outbox events written, with their sequence
         numbers (to relay). ``forget`` names outbox events already relayed: they are deleted in
@@ -183,7 +184,7 @@ class BatchApplier:
                 savepoint.rollback()
                 log.error("command_store_error", command_id=command.id, error=str(error.orig)[:300])
                 if isinstance(error, DataError):
-                    refused = InvalidValue("The request holds a value the store cannot keep")
+                    refused: ScimError = InvalidValue("The request holds a value the store cannot keep")
                 else:
                     refused = ScimError("Internal error; the request was not applied", status=500)
                 decided.append(self._reject(uow, command, refused))

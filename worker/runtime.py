@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import redis
+from sqlalchemy import Engine
 
 from domain.commands import Reply
 from infra.config import Settings
@@ -41,7 +42,7 @@ PRUNE_EVERY_TICKS = 60  # the ledger is pruned about once a minute
 @dataclass
 class WorkerRuntime:
     settings: Settings
-    engine: object = field(init=False)
+    engine: Engine = field(init=False)
     redis: redis.Redis = field(init=False)
     applier: BatchApplier = field(init=False)
     _stop: threading.Event = field(default_factory=threading.Event, init=False)

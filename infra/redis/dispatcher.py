@@ -172,6 +172,7 @@ class CommandDispatcher:
             reply = await self.fence.decide(flight.command, patient=True)
         if reply is None:
             raise CommandTimeout(flight.command.id)
+        assert isinstance(reply, Reply), "a patient decision is never UNDECIDED"
         return reply
 
     def _finish(self, flight: Flight) -> None:
@@ -251,16 +252,18 @@ class CommandDispatcher:
     # -- lost workers ----------------------------------------------------------------------------
 
     async def _watch(self) -> None:
+        roster = self.roster
+        assert roster is not None, "started"
         live: set[str] = set()
         redis_lost_at: float | None = None
         while True:
             await asyncio.sleep(STAMP_INTERVAL_SECONDS)
             try:
-                stamps = await self.roster.refresh()
+                stamps = await roster.refresh()
                 if stamps is None:  # Redis unreachable: judge nobody, but remember it
                     redis_lost_at = redis_lost_at or time.monotonic()
                     continue
-                now_live = {worker for worker in stamps if self.roster.is_live(worker)}
+                now_live = {worker for worker in stamps if roster.is_live(worker)}
                 # A worker that took a message off the queue and died (or lost its connection)
                 # before claiming it leaves no trace in Redis: when a worker goes stale, or Redis
                 # comes back, a batch still unclaimed may be one of those.
@@ -271,7 +274,7 @@ class CommandDispatcher:
                     if batch.recovering:
                         continue
                     if batch.worker is not None:
-                        lost = not self.roster.is_live(batch.worker)
+                        lost = not roster.is_live(batch.worker)
                     else:
                         lost = (suspicious_before is not None and batch.published_at is not None
                                 and batch.published_at < suspicious_before)
@@ -345,6 +348,7 @@ class CommandDispatcher:
         log.error("command_dead_lettered", command_id=command.id, org_id=command.org_id, kind=command.kind,
                   losses=flight.losses + 1, worker=worker)
         try:
+            assert self._redis is not None, "started"
             await deadletter.record_async(self._redis, self.settings.queue_name, deadletter.entry(
                 command, reason="the workers applying it were lost", deliveries=flight.losses + 1, source="ingress",
             ))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Callable, ContextManager
 
 import pytest
@@ -37,7 +38,7 @@ def _fakes() -> Ports:
 
 
 @pytest.fixture(params=["fake", "sql"])
-def ports(request) -> Ports:
+def ports(request) -> Iterator[Ports]:
     if request.param == "fake":
         yield _fakes()
         return

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from domain import events as ev
 from domain.commands import Actor, CreateUser
-from scimgate.cli import _format_event
+from scimgate.admin import _format_event
 
 
 def test_every_event_gets_a_unique_uuid7_when_it_is_created():

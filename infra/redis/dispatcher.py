@@ -113,7 +113,6 @@ class CommandDispatcher:
         self._tasks: list[asyncio.Task] = []
         self._redis: aioredis.Redis | None = None
         self.roster: WorkerRoster | None = None
-        self.published_batches = 0
 
     @property
     def reply_to(self) -> str:
@@ -233,7 +232,6 @@ class CommandDispatcher:
         try:
             await asyncio.get_running_loop().run_in_executor(self._executor, self._send, payload, batch.id)
             batch.published_at = time.monotonic()
-            self.published_batches += 1
         except Exception as exc:
             log.error("publish_failed", error=str(exc), commands=len(batch.flights))
             for flight in batch.flights:

@@ -20,7 +20,9 @@ from domain.resource import normalize
 
 
 @dataclass
-class UserRecord:
+class StoredResource:
+    """A resource as the store keeps it: its SCIM document (no id, meta or memberships) and version."""
+
     id: str
     org_id: str
     document: dict
@@ -30,13 +32,12 @@ class UserRecord:
 
 
 @dataclass
-class TeamRecord:
-    id: str
-    org_id: str
-    document: dict
-    version: int
-    created: datetime
-    updated: datetime
+class UserRecord(StoredResource):
+    pass
+
+
+@dataclass
+class TeamRecord(StoredResource):
     idp_managed: bool = True
 
 

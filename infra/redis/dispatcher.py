@@ -303,8 +303,9 @@ class CommandDispatcher:
                         decision = await self.fence.dead_letter(flight.command, f"worker {batch.worker} lost it twice")
                         if decision is UNDECIDED:
                             return
-                        await self._record_dead_letter(flight, batch.worker)
-                        flight.result.set_result(decision)
+                        if not flight.result.done():  # a reply of its worker may have come meanwhile
+                            await self._record_dead_letter(flight, batch.worker)
+                            flight.result.set_result(decision)
                         answered.append(flight)
                         continue
                     new_id = new_command_id()
@@ -313,6 +314,12 @@ class CommandDispatcher:
                         "worker": batch.worker, "resubmittedAs": new_id})
                     if decision is UNDECIDED:
                         return  # a live transaction may still hold it; look again on the next tick
+                    if flight.result.done():
+                        # Its worker's own reply came while we were deciding (e.g. it expired the
+                        # command itself): that answer stands, and matches the store; sending the
+                        # command again now would apply what its client was told was not.
+                        answered.append(flight)
+                        continue
                     if decision is not None:
                         flight.result.set_result(decision)  # it was committed; the reply was lost
                         answered.append(flight)

@@ -249,3 +249,28 @@ async def test_a_claimed_batch_of_a_live_worker_is_left_alone(monkeypatch, runni
         assert (await request).status == 200
     finally:
         watchdog.cancel()
+
+
+async def test_a_reply_that_comes_while_a_lost_batch_is_decided_stands_and_nothing_is_resubmitted(
+    monkeypatch, running
+):
+    """The worker taken for lost was only slow: it expired the command itself and replied 503
+    while the ingress was fencing it. That answer stands; resubmitting now would apply a write
+    its client was told was not applied (found by the fault suite)."""
+    d, fence, sent = make(monkeypatch)
+    running(d)
+    request = asyncio.create_task(d.submit(command(1, timeout=30)))
+    await until(lambda: sent)
+    batch_id = sent[0][0]
+    d._on_claim(batch_id, "w1")
+    plain_decide = fence.decide
+
+    async def decide_while_the_reply_arrives(command, *, patient, detail=None):
+        d._on_reply(Reply(command.id, 503, {"detail": "expired by its worker"}))
+        return await plain_decide(command, patient=patient, detail=detail)
+
+    monkeypatch.setattr(fence, "decide", decide_while_the_reply_arrives)
+    await d._recover(d._batches[batch_id])
+    assert (await request).status == 503
+    await asyncio.sleep(0.1)
+    assert len(sent) == 1  # never sent again

@@ -24,6 +24,8 @@ Errors are JSON ``{"error": {"status": …, "code": …, "message": …}}``, nev
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
 from aiohttp import web
 
@@ -46,7 +48,7 @@ from domain.management_errors import (
 )
 from domain.organizations import ManagementActor
 from infra.logging import get_logger
-from infra.outages import is_unavailable
+from infra.outages import is_transient, is_unavailable
 from infra.store.organizations import TokenGrant
 from infra.store.unit_of_work import management_service
 
@@ -113,7 +115,7 @@ async def json_errors(request: web.Request, handler):
         message = "No such endpoint" if http_error.status == 404 else http_error.reason
         return error_response(http_error.status, code, message)
     except Exception as error:
-        if is_unavailable(error):
+        if is_unavailable(error) or is_transient(error):
             log.warning("backing_service_unavailable", path=request.path, error=str(error)[:200])
             message = "The service is temporarily unavailable; nothing was changed. Retry the request."
             return error_response(503, "unavailable", message, {"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)})
@@ -206,10 +208,21 @@ async def _body(request: web.Request) -> dict:
 # -- running the service ------------------------------------------------------------------------
 
 
+TRANSIENT_ATTEMPTS = 3
+
+
 async def _service(request: web.Request, use):
-    """``use(management)`` on one of the ingress's store connections (the service is synchronous)."""
-    async with request.config_dict[ENGINE].connect() as conn:
-        return await conn.run_sync(lambda sync_conn: use(management_service(sync_conn)))
+    """``use(management)`` on one of the ingress's store connections (the service is synchronous).
+    A deadlock with a concurrent writer (the worker's batch) rolled everything back: try again."""
+    for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
+        try:
+            async with request.config_dict[ENGINE].connect() as conn:
+                return await conn.run_sync(lambda sync_conn: use(management_service(sync_conn)))
+        except Exception as error:
+            if attempt == TRANSIENT_ATTEMPTS or not is_transient(error):
+                raise
+            log.warning("management_retry_transient", attempt=attempt, error=str(error)[:200])
+            await asyncio.sleep(0.02 * attempt)
 
 
 async def _read(request: web.Request, use):

@@ -24,7 +24,7 @@ from domain.errors import InvalidValue, ScimError, Uniqueness
 from domain.provisioning import Outcome, Provisioner, etag_for
 from infra.ids import new_resource_id
 from infra.logging import get_logger
-from infra.outages import is_unavailable
+from infra.outages import is_transient, is_unavailable
 from infra.store import ledger
 from infra.store.clock import utcnow
 from infra.store.fence import dead_letter_error
@@ -53,18 +53,6 @@ def expired_error() -> ScimError:
 MAX_ATTEMPTS = 5
 # While the store is unreachable a batch is tried again this often, until its deadlines pass.
 OUTAGE_PAUSE_SECONDS = 0.2
-# PostgreSQL: deadlock detected, serialization failure, lock not available.
-TRANSIENT_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
-
-
-def is_transient(error: DBAPIError) -> bool:
-    """A failure that says nothing about the batch itself: trying again will do."""
-    if isinstance(error, IntegrityError):
-        return False
-    code = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
-    return code in TRANSIENT_SQLSTATES or "database is locked" in str(error.orig)
-
-
 class BatchApplier:
     def __init__(self, engine: Engine, *, clock=time.time):
         self.engine = engine

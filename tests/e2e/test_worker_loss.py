@@ -98,7 +98,11 @@ def test_a_worker_lost_while_holding_a_batch_costs_seconds_and_no_error_when_ano
     assert max(elapsed for *_, elapsed in results) < 10
     events = _events_until(stack, org.id, lambda events: any(e["outcome"] == "expired" for e in events))
     lost = [e for e in events if e["outcome"] == "expired"]
-    assert lost and all(e["detail"]["reason"] == "worker_lost" and e["detail"]["resubmittedAs"] for e in lost)
+    assert lost and all(e["detail"]["resubmittedAs"] for e in lost)
+    # The crashed batch's own commands; maybe also batches still queued when it went stale (any
+    # of them might have been taken off the queue by the dead worker without a trace).
+    assert {e["detail"]["reason"] for e in lost} <= {"worker_lost", "unclaimed_when_a_worker_was_lost"}
+    assert any(e["detail"]["reason"] == "worker_lost" for e in lost)
     creates = [e for e in events if e["action"] == "scim:user:create" and e["outcome"] == "success"]
     assert len(creates) == len(names), sorted(e.get("event_id") for e in creates)
     assert "worker_lost_batch_recovered" in stack.logs()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from api import management, operations
+from api import health, management
 from api.auth import Authenticator
 from api.keys import AUTHENTICATOR, CURSOR_KEY, DISPATCHER, ENGINE, REDIS, SETTINGS
 from api.limits import rate_limits
@@ -63,9 +63,9 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app.cleanup_ctx.extend([_store, _redis, _dispatcher])
     app.cleanup_ctx.append(_cursor_key)  # after _redis: the shared cursor secret
-    app.router.add_get("/healthz", operations.healthz)
-    app.router.add_get("/readyz", operations.readyz)
-    app.router.add_get("/metrics", operations.metrics)
+    app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/readyz", health.readyz)
+    app.router.add_get("/metrics", health.metrics)
     app.add_subapp(SCIM_PREFIX, scim_app())  # the SCIM API: every request authorised by its middleware
-    management.add_routes(app)  # the organization management API
+    app.add_subapp(management.API_PREFIX, management.management_app())  # the organization management API
     return app

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import heapq
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from aiohttp import web
 
@@ -269,15 +269,17 @@ async def _run(request, grant, op: _Operation, ids: dict, declared: dict) -> dic
         data = _resolve(op.data, ids)
         if op.method == "POST":
             command = endpoints.create_command(json_object(data, "operation's data"))
+        elif resource_id is None:  # _target names an id for every method but POST
+            raise InvalidValue(f"Operations[{op.index}]: {op.method} needs a resource path such as /Users/<id>")
         elif op.method == "PUT":
             command = endpoints.replace_command(resource_id, json_object(data, "operation's data"))
         elif op.method == "PATCH":
-            command = endpoints.patch_command(resource_id, json_object(data, "operation's data"), _NO_PROJECTION, no_content=False)
+            command = endpoints.patch_command(resource_id, json_object(data, "operation's data"), _NO_PROJECTION)
         else:
             command = endpoints.delete_command(resource_id)
-        if endpoints.kind is GROUP:
-            command.setdefault("options", {})["members"] = False  # the response carries no body
-        reply = await submit_command(request, grant, if_match=op.version, **command)
+        if endpoints.kind is GROUP:  # the response carries no body: never load a Team's members
+            command = replace(command, fields={**command.fields, "members_in_reply": False})
+        reply = await submit_command(request, grant, command, if_match=op.version)
     except ScimError as error:
         if op.method in ("PUT", "PATCH", "DELETE"):
             location = _location(request, op, ids)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api import context, origin
+from api import origin
 from api.keys import SETTINGS
 from api.resources import LIST_RESPONSE
 from api.responses import scim_response

@@ -213,6 +213,7 @@ class Limits:
         event = ev.EVENTS.throttled(source=window.source, count=window.count, org_ids=window.org_ids, since=opened)
         try:
             app = self._app
+            assert app is not None, "a throttled request was seen first"
             await AuditStream.from_settings(app[SETTINGS]).publish_async(app[REDIS], event.to_dict())
         except Exception as exc:  # a lost summary must not stop the next ones
             log.warning("throttle_summary_failed", error=str(exc), source=window.source, count=window.count)

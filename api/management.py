@@ -24,7 +24,7 @@ Errors are JSON ``{"error": {"status": …, "code": …, "message": …}}``, nev
 
 from __future__ import annotations
 
-import functools
+import asyncio
 
 import orjson
 from aiohttp import web
@@ -48,13 +48,12 @@ from domain.management_errors import (
 )
 from domain.organizations import ManagementActor
 from infra.logging import get_logger
-from infra.outages import is_unavailable
+from infra.outages import is_transient, is_unavailable
 from infra.store.organizations import TokenGrant
 from infra.store.unit_of_work import management_service
 
 log = get_logger(__name__)
 
-PREFIX = "/api/v1/organizations/{org_id}"
 JSON = "application/json"
 MAX_BODY_BYTES = 256 * 1024
 
@@ -93,32 +92,35 @@ def error_response(status: int, code: str, message: str, headers: dict | None = 
     return response
 
 
-def _json_errors(handler):
-    """Every failure of a management handler becomes the JSON error body (the SCIM middleware never sees it)."""
-
-    @functools.wraps(handler)
-    async def wrapped(request: web.Request) -> web.Response:
-        try:
-            return await handler(request)
-        except ApiError as error:
-            headers = {"WWW-Authenticate": WWW_AUTHENTICATE} if error.status == 401 else None
-            return error_response(error.status, error.code, error.message, headers)
-        except ManagementError as error:
-            return error_response(status_of(error), error.code, error.message)
-        except web.HTTPException as http_error:
-            if http_error.status < 400:
-                raise
-            code = {413: "body_too_large"}.get(http_error.status, "http_error")
-            return error_response(http_error.status, code, http_error.reason)
-        except Exception as error:
-            if is_unavailable(error):
-                log.warning("backing_service_unavailable", path=request.path, error=str(error)[:200])
-                message = "The service is temporarily unavailable; nothing was changed. Retry the request."
-                return error_response(503, "unavailable", message, {"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)})
-            log.exception("management_unhandled_error", path=request.path, method=request.method)
-            return error_response(500, "internal_error", "Internal server error")
-
-    return wrapped
+@web.middleware
+async def json_errors(request: web.Request, handler):
+    """Every failure under the management API becomes its JSON error body (never a SCIM error,
+    never a traceback): this sub-application's own error fence."""
+    try:
+        return await handler(request)
+    except ApiError as error:
+        headers = {"WWW-Authenticate": WWW_AUTHENTICATE} if error.status == 401 else None
+        return error_response(error.status, error.code, error.message, headers)
+    except ManagementError as error:
+        return error_response(status_of(error), error.code, error.message)
+    except web.HTTPMethodNotAllowed as not_allowed:
+        allowed = sorted(not_allowed.allowed_methods)
+        return error_response(405, "method_not_allowed",
+                              f"{request.method} is not allowed here; use {', '.join(allowed)}",
+                              {"Allow": ", ".join(allowed)})
+    except web.HTTPException as http_error:
+        if http_error.status < 400:
+            raise
+        code = {404: "not_found", 413: "body_too_large"}.get(http_error.status, "http_error")
+        message = "No such endpoint" if http_error.status == 404 else http_error.reason
+        return error_response(http_error.status, code, message)
+    except Exception as error:
+        if is_unavailable(error) or is_transient(error):
+            log.warning("backing_service_unavailable", path=request.path, error=str(error)[:200])
+            message = "The service is temporarily unavailable; nothing was changed. Retry the request."
+            return error_response(503, "unavailable", message, {"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)})
+        log.exception("management_unhandled_error", path=request.path, method=request.method)
+        return error_response(500, "internal_error", "Internal server error")
 
 
 # -- auth ---------------------------------------------------------------------------------------
@@ -161,7 +163,21 @@ async def _authorize(request: web.Request, *, write: bool) -> TokenGrant:
     if error is not None:
         await _audit_auth_refusal(request, error, grant.token_id if grant else None)
         raise error
+    assert grant is not None
     return grant
+
+
+READ_METHODS = frozenset({"GET", "HEAD"})
+_GRANT = web.RequestKey("management_grant", TokenGrant) if hasattr(web, "RequestKey") else "scimgate.management_grant"
+
+
+@web.middleware
+async def org_token(request: web.Request, handler):
+    """Every route of an organization answers only a token of that organization: any role
+    reads, only an Owner writes. Refusals are audited. (404/405 need no token.)"""
+    if "org_id" in request.match_info:
+        request[_GRANT] = await _authorize(request, write=request.method not in READ_METHODS)
+    return await handler(request)
 
 
 def _actor(request: web.Request, grant: TokenGrant) -> ManagementActor:
@@ -192,22 +208,31 @@ async def _body(request: web.Request) -> dict:
 # -- running the service ------------------------------------------------------------------------
 
 
+TRANSIENT_ATTEMPTS = 3
+
+
 async def _service(request: web.Request, use):
-    """``use(management)`` on one of the ingress's store connections (the service is synchronous)."""
-    async with request.config_dict[ENGINE].connect() as conn:
-        return await conn.run_sync(lambda sync_conn: use(management_service(sync_conn)))
+    """``use(management)`` on one of the ingress's store connections (the service is synchronous).
+    A deadlock with a concurrent writer (the worker's batch) rolled everything back: try again."""
+    for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
+        try:
+            async with request.config_dict[ENGINE].connect() as conn:
+                return await conn.run_sync(lambda sync_conn: use(management_service(sync_conn)))
+        except Exception as error:
+            if attempt == TRANSIENT_ATTEMPTS or not is_transient(error):
+                raise
+            log.warning("management_retry_transient", attempt=attempt, error=str(error)[:200])
+            await asyncio.sleep(0.02 * attempt)
 
 
 async def _read(request: web.Request, use):
-    await _authorize(request, write=False)
     return await _service(request, lambda m: use(m, request.match_info["org_id"]))
 
 
-async def _write(request: web.Request, change, grant: TokenGrant | None = None):
-    """``change(management, org_id, actor)`` with an Owner token; a refusal of the rules is audited."""
-    grant = grant or await _authorize(request, write=True)
+async def _write(request: web.Request, change):
+    """``change(management, org_id, actor)``; a refusal of the rules is audited."""
     org_id = request.match_info["org_id"]
-    actor = _actor(request, grant)
+    actor = _actor(request, request[_GRANT])
     try:
         return await _service(request, lambda m: change(m, org_id, actor))
     except Refused as refusal:
@@ -225,37 +250,31 @@ async def _audit_refusal(request: web.Request, refusal: Refused, actor: Manageme
 # -- handlers -----------------------------------------------------------------------------------
 
 
-@_json_errors
 async def show_organization(request: web.Request) -> web.Response:
     return json_response(await _read(request, Management.organization))
 
 
-@_json_errors
 async def list_users(request: web.Request) -> web.Response:
     query = request.query
     return json_response(await _read(request, lambda m, org: m.users(org, query.get("page"), query.get("pageSize"))))
 
 
-@_json_errors
 async def show_user(request: web.Request) -> web.Response:
     user_id = request.match_info["user_id"]
     return json_response(await _read(request, lambda m, org: m.user(org, user_id)))
 
 
-@_json_errors
 async def delete_user(request: web.Request) -> web.Response:
     user_id = request.match_info["user_id"]
     await _write(request, lambda m, org, actor: m.delete_user(org, user_id, actor))
     return web.Response(status=204)
 
 
-@_json_errors
 async def list_teams(request: web.Request) -> web.Response:
     query = request.query
     return json_response(await _read(request, lambda m, org: m.teams(org, query.get("page"), query.get("pageSize"))))
 
 
-@_json_errors
 async def show_team(request: web.Request) -> web.Response:
     query = request.query
     team_id = request.match_info["team_id"]
@@ -274,75 +293,48 @@ def _user_ids(body: dict, *, required: bool):
     return None
 
 
-@_json_errors
 async def create_team(request: web.Request) -> web.Response:
-    grant = await _authorize(request, write=True)
     body = await _body(request)
     name, user_ids = body.get("name"), _user_ids(body, required=False)
-    team = await _write(request, lambda m, org, actor: m.create_team(org, name, user_ids, actor), grant)
+    team = await _write(request, lambda m, org, actor: m.create_team(org, name, user_ids, actor))
     response = json_response(team, 201)
     response.headers["Location"] = f"{request.path}/{team['id']}"
     return response
 
 
-@_json_errors
 async def rename_team(request: web.Request) -> web.Response:
     team_id = request.match_info["team_id"]
-    grant = await _authorize(request, write=True)
     body = await _body(request)
     if "name" not in body:
         raise ApiError(400, "invalid_request", 'send {"name": "<new Team name>"}')
     name = body["name"]
-    return json_response(await _write(request, lambda m, org, actor: m.rename_team(org, team_id, name, actor), grant))
+    return json_response(await _write(request, lambda m, org, actor: m.rename_team(org, team_id, name, actor)))
 
 
-@_json_errors
 async def delete_team(request: web.Request) -> web.Response:
     team_id = request.match_info["team_id"]
     await _write(request, lambda m, org, actor: m.delete_team(org, team_id, actor))
     return web.Response(status=204)
 
 
-@_json_errors
 async def add_members(request: web.Request) -> web.Response:
     team_id = request.match_info["team_id"]
-    grant = await _authorize(request, write=True)
     body = await _body(request)
     user_ids = _user_ids(body, required=True)
     return json_response(
-        await _write(request, lambda m, org, actor: m.add_members(org, team_id, user_ids, actor), grant)
+        await _write(request, lambda m, org, actor: m.add_members(org, team_id, user_ids, actor))
     )
 
 
-@_json_errors
 async def remove_member(request: web.Request) -> web.Response:
     team_id, user_id = request.match_info["team_id"], request.match_info["user_id"]
     await _write(request, lambda m, org, actor: m.remove_member(org, team_id, user_id, actor))
     return web.Response(status=204)
 
 
-@_json_errors
 async def set_scim(request: web.Request) -> web.Response:
-    grant = await _authorize(request, write=True)
     enabled = (await _body(request)).get("enabled")
-    return json_response(await _write(request, lambda m, org, actor: m.set_scim(org, enabled, actor), grant))
-
-
-@_json_errors
-async def no_such_endpoint(request: web.Request) -> web.Response:
-    raise ApiError(404, "not_found", "No such endpoint")
-
-
-def _method_not_allowed(allowed: list[str]):
-    @_json_errors
-    async def handler(request: web.Request) -> web.Response:
-        response = error_response(
-            405, "method_not_allowed", f"{request.method} is not allowed here; use {', '.join(allowed)}"
-        )
-        response.headers["Allow"] = ", ".join(allowed)
-        return response
-
-    return handler
+    return json_response(await _write(request, lambda m, org, actor: m.set_scim(org, enabled, actor)))
 
 
 ROUTES: tuple[tuple[str, dict], ...] = (
@@ -356,13 +348,17 @@ ROUTES: tuple[tuple[str, dict], ...] = (
     ("/teams/{team_id}/members/{user_id}", {"DELETE": remove_member}),
     ("/scim", {"PUT": set_scim}),
 )
+API_PREFIX = "/api/v1/"
+ORGANIZATION = "/organizations/{org_id}"
 
 
-def add_routes(app: web.Application) -> None:
-    """Register the management API on the ingress (each path answers a JSON 405 for other methods)."""
+def management_app() -> web.Application:
+    """The management API, a sub-application under ``/api/v1/`` fenced by its own middlewares:
+    JSON errors for every failure (404 and 405 included) and the organization token check for
+    every route of an organization, so no handler can forget either."""
+    app = web.Application(middlewares=[json_errors, org_token])
     for suffix, methods in ROUTES:
-        resource = app.router.add_resource(PREFIX + suffix)
+        resource = app.router.add_resource(ORGANIZATION + suffix)
         for method, handler in methods.items():
             resource.add_route(method, handler)
-        resource.add_route("*", _method_not_allowed(sorted(methods)))
-    app.router.add_route("*", "/api/v1/{tail:.*}", no_such_endpoint)
+    return app

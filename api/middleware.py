@@ -110,13 +110,11 @@ async def scim_errors(request: web.Request, handler):
         else:
             headers = None
         detail = _HTTP_ERROR_DETAILS.get(http_error.status, http_error.reason)
-        if http_error.status == 413:
-            error = ScimError(detail, status=413)
-        elif http_error.status == 404:
-            error = NotFound(detail)
+        if http_error.status == 404:
+            answer: ScimError = NotFound(detail)
         else:
-            error = ScimError(detail, status=http_error.status)
-        return error_response(error, headers)
+            answer = ScimError(detail, status=http_error.status)
+        return error_response(answer, headers)
     except Exception as error:
         if is_unavailable(error):
             log.warning("backing_service_unavailable", path=request.path, error=str(error)[:200])

@@ -19,7 +19,7 @@ from api.metrics import COMMAND_TIMEOUTS, COMMANDS
 from api.requests import Projection, json_object, list_params, projection, read_json
 from api.responses import scim_response
 from domain import commands as c
-from domain.commands import Command, Reply
+from domain.commands import Reply
 from domain.errors import InvalidValue, NotFound, PayloadTooLarge, ScimError, Unavailable
 from domain.limits import MAX_PATCH_OPERATIONS
 from domain.names import get_member
@@ -39,17 +39,15 @@ SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 class ResourceKind:
     name: str  # "User" | "Group"
     endpoint: str  # "Users" | "Groups"
-    create: str
-    replace: str
-    patch: str
-    delete: str
+    create: type[c.CreateUser | c.CreateTeam]
+    replace: type[c.ReplaceUser | c.ReplaceTeam]
+    patch: type[c.PatchUser | c.PatchTeam]
+    delete: type[c.DeleteUser | c.DeleteTeam]
     computed: str  # the read-only attribute computed from memberships: groups / members
 
 
-USER = ResourceKind("User", "Users", c.USER_CREATE, c.USER_REPLACE, c.USER_PATCH, c.USER_DELETE, "groups")
-GROUP = ResourceKind(
-    "Group", "Groups", c.GROUP_CREATE, c.GROUP_REPLACE, c.GROUP_PATCH, c.GROUP_DELETE, "members"
-)
+USER = ResourceKind("User", "Users", c.CreateUser, c.ReplaceUser, c.PatchUser, c.DeleteUser, "groups")
+GROUP = ResourceKind("Group", "Groups", c.CreateTeam, c.ReplaceTeam, c.PatchTeam, c.DeleteTeam, "members")
 
 
 def _with_refs(entries: list[dict], base: str, endpoint: str) -> list[dict]:
@@ -64,17 +62,17 @@ class ResourceEndpoints:
 
     def _render(self, request, proj: Projection, *, id, document, created, updated, version, computed=None) -> dict:
         base = origin.base_url(request)
-        extra = {}
+        refs = None
         if computed is not None:
-            target = "Groups" if self.kind.computed == "groups" else "Users"
-            extra[self.kind.computed] = _with_refs(computed, base, target)
+            refs = _with_refs(computed, base, "Groups" if self.kind.computed == "groups" else "Users")
         return render(
             self.kind.name,
             document,
             id=id,
             meta=context.meta(self.kind.name, id, created, updated, version, base),
             selected=proj.selection(self.kind.name),
-            **extra,
+            groups=refs if self.kind.computed == "groups" else None,
+            members=refs if self.kind.computed == "members" else None,
         )
 
     def _render_row(self, request, proj: Projection, row, computed) -> dict:
@@ -122,17 +120,18 @@ class ResourceEndpoints:
 
     # -- writes ------------------------------------------------------------------------------
 
-    # The commands a write sends, built once for the HTTP endpoints and for /Bulk alike.
+    # The commands a write sends (its type and typed fields), built once for the HTTP endpoints
+    # and for /Bulk alike.
 
-    def create_command(self, body: dict) -> dict:
-        payload, options = _normalized_payload(self.kind.name, body)
-        return {"kind": self.kind.create, "body": payload, "options": options}
+    def create_command(self, body: dict) -> Order:
+        payload, supplied = _normalized_payload(self.kind.name, body)
+        return Order(self.kind.create, {"body": payload, "password_supplied": supplied})
 
-    def replace_command(self, resource_id: str, body: dict) -> dict:
-        payload, options = _normalized_payload(self.kind.name, body)
-        return {"kind": self.kind.replace, "resource_id": resource_id, "body": payload, "options": options}
+    def replace_command(self, resource_id: str, body: dict) -> Order:
+        payload, supplied = _normalized_payload(self.kind.name, body)
+        return Order(self.kind.replace, {"resource_id": resource_id, "body": payload, "password_supplied": supplied})
 
-    def patch_command(self, resource_id: str, body: dict, proj: Projection, *, no_content: bool | None = None) -> dict:
+    def patch_command(self, resource_id: str, body: dict, proj: Projection) -> Order:
         raw_operations = get_member(body, "Operations")
         if isinstance(raw_operations, list) and len(raw_operations) > MAX_PATCH_OPERATIONS:
             raise PayloadTooLarge(
@@ -143,48 +142,50 @@ class ResourceEndpoints:
         # a password.
         prepared = prepare_patch(self.kind.name, body)
         check_patch_values(self.kind.name, prepared.operations)
-        options: dict = {"password_supplied": prepared.password_supplied}
-        if not prepared.operations:
-            options["password_only"] = True
+        fields: dict = {
+            "resource_id": resource_id, "operations": prepared.body(),
+            "password_supplied": prepared.password_supplied, "password_only": not prepared.operations,
+        }
         if self.kind is GROUP:
-            # Entra never reads members back and a Team may hold 100,000: a Group PATCH answers
-            # 204 unless the client asks for attributes, and members only when asked by name.
-            options["no_content"] = not proj.requested if no_content is None else no_content
-            options["members"] = bool(proj.attributes) and proj.wants(self.kind.name, "members")
-        return {"kind": self.kind.patch, "resource_id": resource_id, "body": prepared.body(), "options": options}
+            # A Team may hold 100,000 members: the reply carries them only when asked for by name.
+            fields["members_in_reply"] = bool(proj.attributes) and proj.wants(self.kind.name, "members")
+        return Order(self.kind.patch, fields)
 
-    def delete_command(self, resource_id: str) -> dict:
-        return {"kind": self.kind.delete, "resource_id": resource_id}
+    def delete_command(self, resource_id: str) -> Order:
+        return Order(self.kind.delete, {"resource_id": resource_id})
 
     async def create(self, request: web.Request) -> web.Response:
         grant = context.grant(request)
         body = json_object(await read_json(request, request.config_dict[SETTINGS].max_body_bytes))
-        reply = await submit_command(request, grant, **self.create_command(body))
+        reply = await submit_command(request, grant, self.create_command(body))
         return self._reply(request, reply, projection(request), created=True)
 
     async def replace(self, request: web.Request) -> web.Response:
         grant = context.grant(request)
         body = json_object(await read_json(request, request.config_dict[SETTINGS].max_body_bytes))
-        reply = await submit_command(request, grant, **self.replace_command(request.match_info["id"], body))
+        reply = await submit_command(request, grant, self.replace_command(request.match_info["id"], body))
         return self._reply(request, reply, projection(request))
 
     async def patch(self, request: web.Request) -> web.Response:
         grant = context.grant(request)
         body = json_object(await read_json(request, request.config_dict[SETTINGS].max_body_bytes))
         proj = projection(request)
-        reply = await submit_command(request, grant, **self.patch_command(request.match_info["id"], body, proj))
-        return self._reply(request, reply, proj)
+        reply = await submit_command(request, grant, self.patch_command(request.match_info["id"], body, proj))
+        # Entra never reads members back and a Team may hold 100,000: a Group PATCH answers 204
+        # unless the client asks for attributes (RFC 7644 §3.5.2 allows either).
+        return self._reply(request, reply, proj, no_content=self.kind is GROUP and not proj.requested)
 
     async def delete(self, request: web.Request) -> web.Response:
         grant = context.grant(request)
-        reply = await submit_command(request, grant, **self.delete_command(request.match_info["id"]))
+        reply = await submit_command(request, grant, self.delete_command(request.match_info["id"]))
         return self._reply(request, reply, projection(request))
 
-    def _reply(self, request: web.Request, reply: Reply, proj: Projection, *, created: bool = False) -> web.Response:
+    def _reply(self, request: web.Request, reply: Reply, proj: Projection, *, created: bool = False,
+               no_content: bool = False) -> web.Response:
         if reply.status >= 400:
             headers = {"Retry-After": "5"} if reply.status == 503 else None
             return scim_response(reply.body, reply.status, headers)
-        if reply.status == 204 or reply.body is None:
+        if no_content or reply.status == 204 or reply.body is None:
             return web.Response(status=204)
         view = reply.body
         body = self._render(
@@ -266,7 +267,7 @@ def _matches(header: str | None, etag: str) -> bool:
     return "*" in tags or etag in tags or etag.removeprefix("W/") in tags
 
 
-def _normalized_payload(resource_type: str, body: dict) -> tuple[dict, dict]:
+def _normalized_payload(resource_type: str, body: dict) -> tuple[dict, bool]:
     """Validate a POST/PUT body at the door and drop what must not travel (passwords)."""
     normalized = normalize(resource_type, body)
     payload = dict(normalized.document)
@@ -276,7 +277,7 @@ def _normalized_payload(resource_type: str, body: dict) -> tuple[dict, dict]:
             {"value": member, "display": shown[member]} if member in shown else {"value": member}
             for member in normalized.member_ids
         ]
-    return payload, {"password_supplied": normalized.password_supplied}
+    return payload, normalized.password_supplied
 
 
 def search_request(body: dict, max_results: int):
@@ -297,24 +298,28 @@ def search_request(body: dict, max_results: int):
 _FROM_REQUEST = object()
 
 
-async def submit_command(
-    request: web.Request, grant, kind: str, *, resource_id=None, body=None, options=None, if_match=_FROM_REQUEST
-) -> Reply:
+@dataclass(frozen=True)
+class Order:
+    """A command to send: its type and its typed fields (the envelope is added on submission)."""
+
+    kind: type[c.Command]
+    fields: dict
+
+
+async def submit_command(request: web.Request, grant, order: Order, *, if_match=_FROM_REQUEST) -> Reply:
     settings = request.config_dict[SETTINGS]
     dispatcher = request.config_dict[DISPATCHER]
-    command = Command(
+    command = order.kind(
         id=new_command_id(),
-        kind=kind,
         org_id=grant.org.id,
         actor=context.actor(request, grant),
         request_id=request["request_id"],
         deadline=time.time() + settings.command_timeout,
         reply_to=dispatcher.reply_to,
-        resource_id=resource_id,
-        body=body,
         if_match=request.headers.get("If-Match") if if_match is _FROM_REQUEST else if_match,
-        options=options or {},
+        **order.fields,
     )
+    kind = command.kind
     structlog.contextvars.bind_contextvars(command_id=command.id)
     try:
         reply = await dispatcher.submit(command)

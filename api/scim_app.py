@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api import bulk, context, discovery, operations
+from api import bulk, context, discovery
 from api.middleware import scim_errors
 from api.resources import GROUP, USER, ResourceEndpoints, root_search
+from domain.errors import NotImplementedScim
 
 SCIM_PREFIX = "/scim/v2/"
 
@@ -24,6 +25,11 @@ async def owner_only(request: web.Request, handler):
     if "org_id" in request.match_info:
         await context.authorize(request)
     return await handler(request)
+
+
+async def not_implemented(_request: web.Request) -> web.Response:
+    """``/Me`` (RFC 7644 §3.11): tokens here are an organization's, not a user's."""
+    raise NotImplementedScim("This endpoint is not supported by this service provider")
 
 
 def scim_app() -> web.Application:
@@ -45,5 +51,5 @@ def scim_app() -> web.Application:
     app.router.add_get(org + "/Schemas/{id}", discovery.schemas_handler)
     app.router.add_post(f"{org}/.search", root_search)
     app.router.add_post(f"{org}/Bulk", bulk.bulk)
-    app.router.add_route("*", f"{org}/Me", operations.not_implemented)
+    app.router.add_route("*", f"{org}/Me", not_implemented)
     return app

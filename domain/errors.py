@@ -40,10 +40,6 @@ class InvalidFilter(ScimError):
     scim_type = "invalidFilter"
 
 
-class TooMany(ScimError):
-    scim_type = "tooMany"
-
-
 class Uniqueness(ScimError):
     status = 409
     scim_type = "uniqueness"
@@ -67,14 +63,6 @@ class NoTarget(ScimError):
 
 class InvalidValue(ScimError):
     scim_type = "invalidValue"
-
-
-class InvalidVersion(ScimError):
-    scim_type = "invalidVers"
-
-
-class Sensitive(ScimError):
-    scim_type = "sensitive"
 
 
 class NotFound(ScimError):

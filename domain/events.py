@@ -193,10 +193,21 @@ class AuditEvents:
         changed: list[str] | None = None, detail: dict | None = None,
     ) -> AuditEvent:
         """The event of a command the provisioning service applied."""
+        return self._of_command(command, action, SUCCESS, status, resource_id, changed=changed or [],
+                                detail=detail or {})
+
+    def unapplied(self, command: Command, *, outcome: str, status: int, detail: dict | None = None) -> AuditEvent:
+        """The event of a command that was not applied: rejected (a SCIM error), failed or expired."""
+        return self._of_command(command, action_for_failure(command.resource_type, command.kind), outcome, status,
+                                command.resource_id, detail=detail or {})
+
+    def _of_command(self, command: Command, action: str, outcome: str, status: int, resource_id: str | None,
+                    **fields) -> AuditEvent:
+        """What every command's event says: who asked, for what, through which request."""
         return AuditEvent(
             action=action,
             org_id=command.org_id,
-            outcome=SUCCESS,
+            outcome=outcome,
             time=self.now(),
             resource_type=command.resource_type,
             resource_id=resource_id,
@@ -206,26 +217,7 @@ class AuditEvents:
             command_id=command.id,
             request_id=command.request_id,
             status=status,
-            changed=changed or [],
-            detail=detail or {},
-        )
-
-    def unapplied(self, command: Command, *, outcome: str, status: int, detail: dict | None = None) -> AuditEvent:
-        """The event of a command that was not applied: rejected (a SCIM error), failed or expired."""
-        return AuditEvent(
-            action=action_for_failure(command.resource_type, command.kind),
-            org_id=command.org_id,
-            outcome=outcome,
-            time=self.now(),
-            resource_type=command.resource_type,
-            resource_id=command.resource_id,
-            token_id=command.actor.token_id,
-            user_agent=command.actor.user_agent,
-            idp=command.actor.idp,
-            command_id=command.id,
-            request_id=command.request_id,
-            status=status,
-            detail=detail or {},
+            **fields,
         )
 
     def rejected(self, command: Command, error: ScimError, *, outcome: str = FAILURE, **detail) -> AuditEvent:

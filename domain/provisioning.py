@@ -20,7 +20,9 @@ from domain.resource import normalize
 
 
 @dataclass
-class UserRecord:
+class StoredResource:
+    """A resource as the store keeps it: its SCIM document (no id, meta or memberships) and version."""
+
     id: str
     org_id: str
     document: dict
@@ -30,13 +32,12 @@ class UserRecord:
 
 
 @dataclass
-class TeamRecord:
-    id: str
-    org_id: str
-    document: dict
-    version: int
-    created: datetime
-    updated: datetime
+class UserRecord(StoredResource):
+    pass
+
+
+@dataclass
+class TeamRecord(StoredResource):
     idp_managed: bool = True
 
 
@@ -134,10 +135,10 @@ def team_view(record: TeamRecord, members: list[dict] | None = None) -> dict:
     return _view(record, "members", members)
 
 
-def _with_password(changed: list[str], supplied: bool, command: c.Command) -> list[str]:
+def _with_password(changed: list[str], supplied: bool, command: c._Writes | c._Patches) -> list[str]:
     """The changed attribute names, plus ``password`` when one was sent (its value never kept;
-    the ingress drops it before queueing and says so in the command's options)."""
-    if supplied or command.options.get("password_supplied"):
+    the ingress drops it before queueing and says so in ``password_supplied``)."""
+    if supplied or command.password_supplied:
         return changed + ["password"]
     return changed
 
@@ -163,18 +164,18 @@ class Provisioner:
     def __post_init__(self) -> None:
         self._events = ev.AuditEvents(self.clock)
         self._handlers = {
-            c.USER_CREATE: self._create_user,
-            c.USER_REPLACE: self._replace_user,
-            c.USER_PATCH: self._patch_user,
-            c.USER_DELETE: self._delete_user,
-            c.GROUP_CREATE: self._create_team,
-            c.GROUP_REPLACE: self._replace_team,
-            c.GROUP_PATCH: self._patch_team,
-            c.GROUP_DELETE: self._delete_team,
+            c.CreateUser: self._create_user,
+            c.ReplaceUser: self._replace_user,
+            c.PatchUser: self._patch_user,
+            c.DeleteUser: self._delete_user,
+            c.CreateTeam: self._create_team,
+            c.ReplaceTeam: self._replace_team,
+            c.PatchTeam: self._patch_team,
+            c.DeleteTeam: self._delete_team,
         }
 
     def handle(self, command: c.Command) -> Outcome:
-        return self._handlers[command.kind](command)
+        return self._handlers[type(command)](command)
 
     # -- events -------------------------------------------------------------------------------
 
@@ -199,7 +200,7 @@ class Provisioner:
         if self.users.user_name_in_use(org_id, user_name, exclude_id=exclude_id):
             raise Uniqueness(user_name_taken(user_name))
 
-    def _create_user(self, command: c.Command) -> Outcome:
+    def _create_user(self, command: c.CreateUser) -> Outcome:
         normalized = normalize("User", command.body)
         document = normalized.document
         now = self.clock()
@@ -221,23 +222,23 @@ class Provisioner:
         event = self._event(command, action, 200, record.id, changed=changed, detail=detail)
         return Outcome(200, user_view(record, self.users.groups_of(command.org_id, record.id)), event)
 
-    def _replace_user(self, command: c.Command) -> Outcome:
+    def _replace_user(self, command: c.ReplaceUser) -> Outcome:
         record = self._load_user(command)
         normalized = normalize("User", command.body, existing=record.document)
         changed = _with_password(list(normalized.changed), normalized.password_supplied, command)
         return self._save_user(command, record, normalized.document, changed)
 
-    def _patch_user(self, command: c.Command) -> Outcome:
+    def _patch_user(self, command: c.PatchUser) -> Outcome:
         record = self._load_user(command)
-        if command.options.get("password_only"):
+        if command.password_only:
             # Okta's password sync: the password is dropped at the ingress, nothing else changes.
             return self._save_user(command, record, record.document, ["password"])
-        operations = parse_patch_request(command.body)
+        operations = parse_patch_request(command.operations)
         patched = apply_patch("User", record.document, operations, resource_id=record.id)
         changed = _with_password(list(patched.changed), patched.password_supplied, command)
         return self._save_user(command, record, patched.document, changed)
 
-    def _delete_user(self, command: c.Command) -> Outcome:
+    def _delete_user(self, command: c.DeleteUser) -> Outcome:
         record = self._load_user(command)
         self.users.delete(command.org_id, record.id)
         return Outcome(204, None, self._event(command, ev.USER_DELETE, 204, record.id))
@@ -263,10 +264,10 @@ class Provisioner:
                 f"members must be users of this organization; unknown user id(s): {', '.join(missing[:10])}"
             )
 
-    def _members_if_wanted(self, command: c.Command, team_id: str) -> list[dict] | None:
-        return self.teams.members_of(team_id) if command.options.get("members", True) else None
+    def _members_if_wanted(self, command: c.CreateTeam | c.ReplaceTeam | c.PatchTeam, team_id: str) -> list[dict] | None:
+        return self.teams.members_of(team_id) if command.members_in_reply else None
 
-    def _create_team(self, command: c.Command) -> Outcome:
+    def _create_team(self, command: c.CreateTeam) -> Outcome:
         normalized = normalize("Group", command.body)
         document = normalized.document
         member_ids = normalized.member_ids or []
@@ -284,7 +285,7 @@ class Provisioner:
         )
         return Outcome(201, team_view(record, self._members_if_wanted(command, record.id)), event)
 
-    def _replace_team(self, command: c.Command) -> Outcome:
+    def _replace_team(self, command: c.ReplaceTeam) -> Outcome:
         record = self._load_team(command)
         normalized = normalize("Group", command.body, existing=record.document)
         document = normalized.document
@@ -317,9 +318,9 @@ class Provisioner:
         added = self.teams.add_members(org_id, team_id, [i for i in ids if i not in current], displays)
         return added, removed
 
-    def _patch_team(self, command: c.Command) -> Outcome:
+    def _patch_team(self, command: c.PatchTeam) -> Outcome:
         record = self._load_team(command)
-        operations = parse_patch_request(command.body)
+        operations = parse_patch_request(command.operations)
         patched = apply_patch("Group", record.document, operations, resource_id=record.id)
         document = patched.document
         document_changed = document != record.document
@@ -357,11 +358,9 @@ class Provisioner:
         changed = list(patched.changed)
         detail = ev.member_detail(added, removed) if (document_changed or added or removed) else UNCHANGED
         event = self._event(command, action, 200, record.id, changed=changed, detail=detail)
-        if command.options.get("no_content"):
-            return Outcome(204, None, event)
         return Outcome(200, team_view(record, self._members_if_wanted(command, record.id)), event)
 
-    def _delete_team(self, command: c.Command) -> Outcome:
+    def _delete_team(self, command: c.DeleteTeam) -> Outcome:
         record = self._load_team(command)
         self.teams.delete(command.org_id, record.id)
         return Outcome(204, None, self._event(command, ev.TEAM_DELETE, 204, record.id))

@@ -13,7 +13,7 @@ the outbox relay for the worker and the ingress's fence); the unit tests use
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, Self
 
 if TYPE_CHECKING:
     from domain.events import AuditEvent
@@ -27,19 +27,25 @@ class UnrecordedChange(RuntimeError):
 
 
 class UnitOfWork(Protocol):
-    users: UserStore
-    teams: TeamStore
-    organizations: OrganizationStore
-    tokens: TokenStore
-    views: ManagementViews
+    # Read-only (properties), so that an adapter may hold its own store classes.
+    @property
+    def users(self) -> UserStore: ...
+    @property
+    def teams(self) -> TeamStore: ...
+    @property
+    def organizations(self) -> OrganizationStore: ...
+    @property
+    def tokens(self) -> TokenStore: ...
+    @property
+    def views(self) -> ManagementViews: ...
 
-    def __enter__(self) -> UnitOfWork: ...
-    def __exit__(self, *exc) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(self, *exc: object) -> None: ...
 
     def record(self, event: AuditEvent) -> None:
         """The audit event of what was just changed: written to the outbox in the same transaction."""
         ...
 
-    def commit(self) -> None:
+    def commit(self) -> object:
         """Commit the changes with their events; raises ``UnrecordedChange`` if a change has none."""
         ...

@@ -46,10 +46,6 @@ def _load_prctl():
 _PRCTL = _load_prctl()
 
 
-def supports_parent_death_signal() -> bool:
-    return _PRCTL is not None
-
-
 def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None] | None:
     """A ``preexec_fn`` for ``subprocess.Popen``: the child gets ``sig`` when its parent dies.
 

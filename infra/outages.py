@@ -1,8 +1,9 @@
 """Telling "the store or Redis is unreachable right now" from every other failure.
 
 An outage is answered ``503`` with ``Retry-After`` (nothing was changed; try again), never
-``500``; a worker waits it out instead of failing its batch. Each driver spells it differently,
-so the knowledge lives here, in one place.
+``500``; a worker waits it out instead of failing its batch. A transient failure (a deadlock
+between two transactions) is simply tried again. Each driver spells them differently, so the
+knowledge lives here, in one place.
 """
 
 from __future__ import annotations
@@ -72,3 +73,15 @@ def _is_connection_class(error: BaseException) -> bool:
         "ConnectionDoesNotExistError", "CannotConnectNowError", "PostgresConnectionError",
         "InterfaceError", "ConnectionFailureError",
     )
+
+
+# PostgreSQL: deadlock detected, serialization failure, lock not available.
+_TRANSIENT_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
+
+
+def is_transient(error: BaseException) -> bool:
+    """A failure that says nothing about the work itself (a deadlock, a serialization failure, a
+    lock wait given up): doing the same again will do."""
+    if not isinstance(error, sa.DBAPIError) or isinstance(error, sa.IntegrityError):
+        return False
+    return _sqlstate(error) in _TRANSIENT_SQLSTATES or "database is locked" in str(error.orig)

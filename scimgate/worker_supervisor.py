@@ -25,6 +25,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+import redis
+
 from infra.child_processes import PARENT_PID_ENV, die_with_parent
 from infra.config import Settings
 from infra.logging import get_logger
@@ -107,11 +109,13 @@ class WorkerSupervisor:
         self._thread = threading.Thread(target=self._supervise, name="worker-supervisor", daemon=True)
         self._hostname = socket.gethostname()
         self._log = get_logger("scimgate.run")
-        self._redis = None
+        self._redis: redis.Redis | None = None
+
+    def _client(self) -> redis.Redis:
+        assert self._redis is not None, "started"
+        return self._redis
 
     def start(self) -> None:
-        import redis
-
         self._redis = redis.Redis.from_url(self.settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
         self._thread.start()
 
@@ -183,7 +187,7 @@ class WorkerSupervisor:
         from infra.redis.worker_presence import WORKERS_KEY
 
         try:
-            stamp = self._redis.zscore(f"{WORKERS_KEY}:{self.settings.queue_name}", child.member)
+            stamp = self._client().zscore(f"{WORKERS_KEY}:{self.settings.queue_name}", child.member)
         except redis.RedisError:
             child.heartbeat.unreadable()
             return None
@@ -194,7 +198,7 @@ class WorkerSupervisor:
         from infra.redis.worker_presence import leave
 
         try:
-            leave(self._redis, child.member, self.settings.queue_name)
+            leave(self._client(), child.member, self.settings.queue_name)
         except Exception:  # Redis away: the stamp goes stale by itself
             pass
 

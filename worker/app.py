@@ -53,7 +53,7 @@ def _reset_after_fork(**_kwargs) -> None:
 
 @worker_ready.connect
 def _start_background(**_kwargs) -> None:
-    runtime().start_relay_thread()
+    runtime().relay.start()
     heartbeat().start()  # live (stamped) before it says it is ready
     get_logger("scimgate.worker").info("worker_ready", queue=app.conf.task_default_queue)
 

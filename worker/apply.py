@@ -12,6 +12,7 @@ committed past its deadline.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -23,7 +24,7 @@ from domain.errors import InvalidValue, ScimError, Uniqueness
 from domain.provisioning import Outcome, Provisioner, etag_for
 from infra.ids import new_resource_id
 from infra.logging import get_logger
-from infra.outages import is_unavailable
+from infra.outages import is_transient, is_unavailable
 from infra.store import ledger
 from infra.store.clock import utcnow
 from infra.store.fence import dead_letter_error
@@ -52,25 +53,13 @@ def expired_error() -> ScimError:
 MAX_ATTEMPTS = 5
 # While the store is unreachable a batch is tried again this often, until its deadlines pass.
 OUTAGE_PAUSE_SECONDS = 0.2
-# PostgreSQL: deadlock detected, serialization failure, lock not available.
-TRANSIENT_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
-
-
-def is_transient(error: DBAPIError) -> bool:
-    """A failure that says nothing about the batch itself: trying again will do."""
-    if isinstance(error, IntegrityError):
-        return False
-    code = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
-    return code in TRANSIENT_SQLSTATES or "database is locked" in str(error.orig)
-
-
 class BatchApplier:
     def __init__(self, engine: Engine, *, clock=time.time):
         self.engine = engine
         self.clock = clock
 
     def apply(
-        self, commands: list[Command], *, forget: list[int] = ()
+        self, commands: list[Command], *, forget: Sequence[int] = ()
     ) -> tuple[list[Decided], list[tuple[int, dict]]]:
         """Returns the decisions (to reply) and the outbox events written, with their sequence
         numbers (to relay). ``forget`` names outbox events already relayed: they are deleted in
@@ -183,7 +172,7 @@ class BatchApplier:
                 savepoint.rollback()
                 log.error("command_store_error", command_id=command.id, error=str(error.orig)[:300])
                 if isinstance(error, DataError):
-                    refused = InvalidValue("The request holds a value the store cannot keep")
+                    refused: ScimError = InvalidValue("The request holds a value the store cannot keep")
                 else:
                     refused = ScimError("Internal error; the request was not applied", status=500)
                 decided.append(self._reject(uow, command, refused))

@@ -52,7 +52,7 @@ def apply_batch(self, payload: list | None = None, batch_id: str | None = None, 
             return
         if failpoints.armed("worker.apply"):
             for command in commands:
-                failpoints.crash_if("worker.apply", str(command.body))
+                failpoints.crash_if("worker.apply", str(command.to_wire()))
         _apply(rt, commands)
     finally:
         beat.task_finished(task_id)
@@ -72,11 +72,11 @@ def _claim(rt, commands: list[Command], batch_id: str | None, task_id: str | Non
 
 def _apply(rt, commands: list[Command]) -> None:
     started = time.time()
-    relayed = rt.take_relayed()
+    relayed = rt.relay.take_relayed()
     try:
         decided, events = rt.applier.apply(commands, forget=relayed)
     except Exception:
-        rt.give_back_relayed(relayed)
+        rt.relay.give_back_relayed(relayed)
         raise
     _publish(rt, decided, events, until=max(command.deadline for command in commands))
     waited = started - min(command.deadline for command in commands) + rt.settings.command_timeout
@@ -93,7 +93,7 @@ def _publish(rt, decided, events, *, until: float) -> None:
     give_up = min(until, time.time() + PUBLISH_PATIENCE_SECONDS)
     while True:
         try:
-            rt.publish([(d.command.reply_to, d.reply) for d in decided], events)
+            rt.relay.publish([(d.command.reply_to, d.reply) for d in decided], events)
             return
         except Exception as exc:  # committed: the ingress fence answers, the sweeper relays the events
             if time.time() >= give_up:

@@ -108,7 +108,7 @@ def _comparer(compared: Comparison) -> Predicate:
             return parsed is not None and ordered(parsed, op, operand)
         return moment
     exact = compared.attr.case_exact
-    wanted = operand if exact else operand.casefold()  # type: ignore[union-attr]
+    wanted = str(operand) if exact else str(operand).casefold()  # a text comparison's operand is a str
 
     def text(value: Any) -> bool:
         if not isinstance(value, str):

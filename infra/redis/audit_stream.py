@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import cast
 
 import orjson
 import redis
@@ -103,7 +104,7 @@ def read_events(
 ) -> Iterator[tuple[str, dict]]:
     """The stream's most recent ``count`` events, oldest first; with ``follow``, then every new one."""
     last_id = "$"
-    recent = list(reversed(client.xrevrange(stream, count=count)))
+    recent = list(reversed(cast(list, client.xrevrange(stream, count=count))))
     for entry_id, event in _decode(recent):
         last_id = entry_id
         if org_id is None or event.get("org_id") == org_id:
@@ -114,7 +115,7 @@ def read_events(
         info = client.xinfo_stream(stream) if client.exists(stream) else None
         last_id = (info["last-generated-id"].decode() if info else "0-0")
     while True:
-        response = client.xread({stream: last_id}, block=1000, count=100)
+        response = cast(list, client.xread({stream: last_id}, block=1000, count=100))
         for _name, entries in response or ():
             for entry_id, event in _decode(entries):
                 last_id = entry_id

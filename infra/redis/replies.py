@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import cast
 from collections.abc import Callable, Iterable
 
 import orjson
@@ -90,7 +91,7 @@ class ReplyListener:
         if self._client:
             await self._client.aclose()
 
-    def _deliver(self, payload: bytes) -> None:
+    def _deliver(self, payload: bytes | str) -> None:
         try:
             message = orjson.loads(payload)
             if "claim" in message:
@@ -108,7 +109,7 @@ class ReplyListener:
                 if item is None:
                     continue
                 self._deliver(item[1])
-                more = await self._client.lpop(self.key, 512)
+                more = cast(list[bytes] | None, await self._client.lpop(self.key, 512))
                 for payload in more or ():
                     self._deliver(payload)
             except asyncio.CancelledError:

@@ -10,6 +10,7 @@ that was killed, stopped or is stuck in a task stops stamping, and once its stam
 from __future__ import annotations
 
 import time
+from typing import cast
 
 import redis
 import redis.asyncio as aioredis
@@ -47,7 +48,7 @@ def last_stamp(client: redis.Redis, worker: str, queue: str) -> float | None:
 
 async def stamps(client: aioredis.Redis, queue: str) -> dict[str, float]:
     """Every worker's last stamp (epoch seconds)."""
-    rows = await client.zrange(key_for(queue), 0, -1, withscores=True)
+    rows = cast(list[tuple[bytes | str, float]], await client.zrange(key_for(queue), 0, -1, withscores=True))
     return {(member.decode() if isinstance(member, bytes) else member): float(score) for member, score in rows}
 
 

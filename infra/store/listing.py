@@ -146,6 +146,7 @@ async def cursor_page(conn, org_id: str, sources: list[Source], codec: CursorCod
         more_ahead, more_behind = len(found) > count, position is not None
         found = found[:count]
     else:
+        assert position is not None  # backward is only ever set from a position
         for phase in range(position.phase, -1, -1):
             source = sources[phase]
             before = position.values if phase == position.phase else None
@@ -165,9 +166,9 @@ async def cursor_page(conn, org_id: str, sources: list[Source], codec: CursorCod
     page = Page([(sources[phase], row) for phase, row in found])
     if found:
         if more_ahead:
-            page.next_cursor = at(*found[-1], False)
+            page.next_cursor = at(found[-1][0], found[-1][1], False)
         if more_behind:
-            page.previous_cursor = at(*found[0], True)
+            page.previous_cursor = at(found[0][0], found[0][1], True)
     elif position is not None:
         # Nothing on this side of the position any more: point back the way the client came.
         turned = codec.encode(Position(position.phase, position.values, not position.backward))

@@ -134,7 +134,7 @@ class SqlManagementViews:
         rows = self.conn.execute(
             select(table).where(table.c.org_id == org_id).order_by(table.c.seq).offset(page.offset).limit(page.size)
         ).all()
-        return total, rows
+        return total, list(rows)
 
     def _teams_of_users(self, org_id: str, user_ids: list[str]) -> dict[str, list[dict]]:
         found: dict[str, list[dict]] = {uid: [] for uid in user_ids}

@@ -44,7 +44,10 @@ class SqlOrganizations:
     def get(self, org_id: str, *, lock: bool = False) -> Organization | None:
         query = select(organizations).where(organizations.c.id == org_id)
         if lock and self.conn.dialect.name == "postgresql":
-            query = query.with_for_update()
+            # NO KEY UPDATE: serialises the organization's management writes without blocking
+            # the key-share locks every insert of one of its users or Teams takes (a FOR UPDATE
+            # there deadlocked a user's deletion against the worker's concurrent member adds).
+            query = query.with_for_update(key_share=True)  # renders FOR NO KEY UPDATE
         elif lock:
             # A write first: takes SQLite's write lock before any read, so the transaction never
             # needs to upgrade a read snapshot (which would fail under a concurrent writer).

@@ -22,7 +22,7 @@ transaction waits for a lock another transaction holds.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy import Connection, Engine, RootTransaction, event, text
 
 from domain.clock import Clock
 from domain.commands import Command, Reply
@@ -53,14 +53,17 @@ class SqlUnitOfWork:
     def __enter__(self) -> SqlUnitOfWork:
         if self._conn is not None:
             raise RuntimeError("a unit of work is already open")
-        owned = isinstance(self.source, Engine)
-        conn = self.source.connect() if owned else self.source
-        self._conn, self._owned = conn, owned
+        conn: Connection
+        if isinstance(self.source, Engine):
+            conn, self._owned = self.source.connect(), True
+        else:
+            conn, self._owned = self.source, False
+        self._conn = conn
         self._pending: list[AuditEvent] = []
         self._written: list[tuple[int, dict]] = []
         self._unrecorded = False
         try:
-            self._transaction = conn.begin()
+            self._transaction: RootTransaction = conn.begin()
             event.listen(conn, "before_execute", self._watch)
             if self.lock_wait_ms is not None:
                 if conn.dialect.name == "sqlite":
@@ -77,7 +80,14 @@ class SqlUnitOfWork:
         self.views = SqlManagementViews(conn)
         return self
 
-    def __exit__(self, *_exc) -> None:
+    @property
+    def connection(self) -> Connection:
+        """The open transaction's connection."""
+        if self._conn is None:
+            raise RuntimeError("the unit of work is not open")
+        return self._conn
+
+    def __exit__(self, *_exc: object) -> None:
         try:
             if self._transaction.is_active:
                 self._transaction.rollback()
@@ -124,28 +134,28 @@ class SqlUnitOfWork:
     def flush(self) -> list[tuple[int, dict]]:
         """Write the queued events to the outbox now (still uncommitted); returns them with their rows."""
         self._check()
-        written = outbox.append_events(self._conn, [queued.to_dict() for queued in self._pending])
+        written = outbox.append_events(self.connection, [queued.to_dict() for queued in self._pending])
         self._pending.clear()
         self._written += written
         return written
 
     def forget_relayed(self, seqs: list[int]) -> None:
         """Delete outbox rows already relayed to the stream (in this transaction)."""
-        outbox.forget_events(self._conn, list(seqs))
+        outbox.forget_events(self.connection, list(seqs))
 
     # -- the command ledger -------------------------------------------------------------------
 
     def decide(self, command: Command, outcome: str, reply: Reply, event: AuditEvent) -> None:
         """Record the decision on ``command`` and its audit event; the ledger's key makes this the
         one decision (``IntegrityError`` when another is there: a redelivery lost, or the fence)."""
-        ledger.record_decision(self._conn, command, outcome, reply)
+        ledger.record_decision(self.connection, command, outcome, reply)
         self.record(event)
 
     def decision(self, command_id: str) -> tuple[str, Reply] | None:
-        return ledger.decided_reply(self._conn, command_id)
+        return ledger.decided_reply(self.connection, command_id)
 
     def decisions(self, command_ids: list[str]) -> dict[str, tuple[str, Reply]]:
-        return ledger.decided_replies(self._conn, command_ids)
+        return ledger.decided_replies(self.connection, command_ids)
 
     # -- the guard ----------------------------------------------------------------------------
 
@@ -168,7 +178,7 @@ class Savepoint:
     def __init__(self, uow: SqlUnitOfWork):
         self._uow = uow
         self._mark = len(uow._pending)
-        self._nested = uow._conn.begin_nested()
+        self._nested = uow.connection.begin_nested()
 
     def commit(self) -> None:
         self._uow._check()

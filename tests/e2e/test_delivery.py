@@ -14,8 +14,7 @@ import redis
 from celery import Celery
 from sqlalchemy import func, select
 
-from domain import commands as c
-from domain.commands import Actor, Command
+from domain.commands import Actor, CreateUser
 from infra.celery_config import APPLY_BATCH_TASK, celery_settings
 from infra.config import Settings
 from infra.store.tables import processed_commands, users
@@ -48,9 +47,8 @@ def _user_count(stack: Stack, org_id: str) -> int:
 
 def test_redelivered_command_is_applied_once_and_answered_alike(stack, org):
     reply_key = f"scimgate:reply:test-{uuid.uuid4().hex}"
-    command = Command(
+    command = CreateUser(
         id=uuid.uuid4().hex,
-        kind=c.USER_CREATE,
         org_id=org.id,
         actor=Actor(token_id=org.token_id, user_agent="test", idp="unknown"),
         request_id="req-redelivery",
@@ -84,8 +82,8 @@ def test_expired_command_is_never_applied(private_stack):
     org = stack.new_org()
     stack.kill_workers()  # nobody consumes: the command waits on the queue past its deadline
     reply_key = f"scimgate:reply:test-{uuid.uuid4().hex}"
-    command = Command(
-        id=uuid.uuid4().hex, kind=c.USER_CREATE, org_id=org.id, actor=Actor(token_id=org.token_id),
+    command = CreateUser(
+        id=uuid.uuid4().hex, org_id=org.id, actor=Actor(token_id=org.token_id),
         request_id="req-late", deadline=time.time() + 0.5, reply_to=reply_key,
         body={k: v for k, v in okta_user("late@example.com").items() if k != "password"},
     )

@@ -17,8 +17,7 @@ import redis
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from domain import commands as c
-from domain.commands import Actor, Command
+from domain.commands import Actor, Command, CreateUser
 from infra.config import Settings
 from infra.redis.audit_stream import AuditStream
 from infra.redis.embedded import EmbeddedRedis
@@ -27,7 +26,7 @@ from infra.store.clock import utcnow
 from infra.store.tables import audit_outbox
 from tests.support.seed import create_organization
 from tests.support.stack import TEST_REDIS_URL
-from worker import runtime as runtime_module
+from worker import relay as relay_module
 from worker.apply import BatchApplier
 from worker.runtime import WorkerRuntime
 
@@ -72,7 +71,7 @@ def new_runtime(settings, sync_engine):
     def make() -> WorkerRuntime:
         rt = WorkerRuntime(settings)
         rt.engine.dispose()
-        rt.engine = sync_engine  # the fixture's engine (on PostgreSQL: the test's own schema)
+        rt.engine = rt.relay.engine = sync_engine  # the fixture's engine (on PostgreSQL: the test's own schema)
         made.append(rt)
         return rt
 
@@ -89,8 +88,8 @@ def org_id(sync_engine):
 
 def creates(org_id: str, n: int) -> list[Command]:
     return [
-        Command(
-            id=f"cmd-{next(_ids)}-{time.time_ns()}", kind=c.USER_CREATE, org_id=org_id,
+        CreateUser(
+            id=f"cmd-{next(_ids)}-{time.time_ns()}", org_id=org_id,
             actor=Actor("tok", "ua", "okta"), request_id="req", deadline=time.time() + 30, reply_to="r",
             body={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": f"u{uuid.uuid4().hex}@x"},
         )
@@ -110,7 +109,7 @@ def outbox_count(engine) -> int:
 def age_outbox(engine) -> None:
     """Make every outbox row older than the relay's grace period (as time would)."""
     with engine.begin() as conn:
-        conn.execute(update(audit_outbox).values(created_at=utcnow() - runtime_module.RELAY_GRACE - timedelta(seconds=5)))
+        conn.execute(update(audit_outbox).values(created_at=utcnow() - relay_module.RELAY_GRACE - timedelta(seconds=5)))
 
 
 def test_a_relay_that_dies_between_publish_and_delete_leaves_each_event_once(
@@ -119,11 +118,11 @@ def test_a_relay_that_dies_between_publish_and_delete_leaves_each_event_once(
     decided, events = BatchApplier(sync_engine).apply(creates(org_id, 6))
     assert [d.outcome for d in decided] == ["applied"] * 6
     crashed = new_runtime()
-    crashed.publish([], events)  # published after commit ... and the process dies before deleting
+    crashed.relay.publish([], events)  # published after commit ... and the process dies before deleting
     written = [event["event_id"] for _seq, event in events]
     assert stream_ids(client, settings) == written
     age_outbox(sync_engine)
-    assert new_runtime().sweep() == 6  # the restarted worker's sweeper finds the rows again
+    assert new_runtime().relay.sweep() == 6  # the restarted worker's sweeper finds the rows again
     assert outbox_count(sync_engine) == 0
     assert stream_ids(client, settings) == written  # re-published, de-duplicated: still once each
 
@@ -142,10 +141,10 @@ def test_a_sweep_whose_delete_never_committed_is_not_doubled(
 
     monkeypatch.setattr(outbox, "forget_events", dies_on_delete)
     with pytest.raises(RuntimeError):
-        new_runtime().sweep()
+        new_runtime().relay.sweep()
     assert len(stream_ids(client, settings)) == 4 and outbox_count(sync_engine) == 4
     monkeypatch.setattr(outbox, "forget_events", original)
-    assert new_runtime().sweep() == 4
+    assert new_runtime().relay.sweep() == 4
     assert sorted(stream_ids(client, settings)) == sorted(event["event_id"] for _seq, event in events)
     assert outbox_count(sync_engine) == 0
 
@@ -160,9 +159,9 @@ def test_two_sweepers_racing_over_a_backlog_publish_each_event_once(
         _decided, events = applier.apply(creates(org_id, 25))
         written += [event["event_id"] for _seq, event in events]
         if round_ % 2 == 0:
-            crashed.publish([], events)  # some were published before a crash, some never were
+            crashed.relay.publish([], events)  # some were published before a crash, some never were
     age_outbox(sync_engine)
-    monkeypatch.setattr(runtime_module, "SWEEP_LIMIT", 10)  # many small sweeps, interleaved
+    monkeypatch.setattr(relay_module, "SWEEP_LIMIT", 10)  # many small sweeps, interleaved
     sweepers = [new_runtime(), new_runtime()]
 
     def drain(rt: WorkerRuntime) -> int:
@@ -170,7 +169,7 @@ def test_two_sweepers_racing_over_a_backlog_publish_each_event_once(
         deadline = time.monotonic() + 60
         while outbox_count(sync_engine) and time.monotonic() < deadline:
             try:
-                published += rt.sweep()
+                published += rt.relay.sweep()
             except Exception:  # a lock timeout between the two: the rows stay, the next sweep has them
                 pass
         return published
@@ -190,7 +189,7 @@ def test_event_ids_are_unique_across_outbox_row_reuse(sync_engine, org_id, new_r
     for _ in range(5):
         _decided, events = applier.apply(creates(org_id, 1))
         ((seq, event),) = events
-        rt.publish([], events)
+        rt.relay.publish([], events)
         with sync_engine.begin() as conn:
             outbox.forget_events(conn, [seq])  # relayed and deleted: the outbox is empty again
         seen_seqs.append(seq)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from dataclasses import replace
 
 import orjson
 import pytest
@@ -12,6 +13,7 @@ from sqlalchemy import func, select
 
 from domain import commands as c
 from domain.commands import Actor, Command, Reply
+from tests.support.commands import make_command
 from infra.store import ledger
 from infra.store.engine import make_async_engine
 from infra.store.fence import UNDECIDED, StoreFence
@@ -29,12 +31,10 @@ def org_id(sync_engine):
         return create_organization(conn, "Acme").id
 
 
-def command(org_id, kind, body=None, *, resource_id=None, deadline_in=30.0, **options) -> Command:
-    return Command(
-        id=f"cmd-{next(_ids)}-{time.time_ns()}", kind=kind, org_id=org_id, actor=Actor("tok", "ua", "okta"),
-        request_id="req", deadline=time.time() + deadline_in, reply_to="r", resource_id=resource_id, body=body,
-        options=options,
-    )
+def command(org_id, kind, body=None, *, resource_id=None, deadline_in=30.0, **fields) -> Command:
+    return make_command(kind, body, id=f"cmd-{next(_ids)}-{time.time_ns()}", org_id=org_id,
+                        actor=Actor("tok", "ua", "okta"), deadline=time.time() + deadline_in,
+                        resource_id=resource_id, **fields)
 
 
 def user(name):
@@ -94,8 +94,8 @@ def test_a_command_that_runs_out_of_time_before_commit_is_redone_without(sync_en
     applier = BatchApplier(sync_engine, clock=clock)
     soon = command(org_id, c.USER_CREATE, user("soon@x"))
     later = command(org_id, c.USER_CREATE, user("later@x"))
-    soon = Command(**{**soon.__dict__, "deadline": 5.0})
-    later = Command(**{**later.__dict__, "deadline": 100.0})
+    soon = replace(soon, deadline=5.0)
+    later = replace(later, deadline=100.0)
     decided, _ = applier.apply([soon, later])
     assert {d.command.id: d.outcome for d in decided} == {soon.id: "expired", later.id: "applied"}
     with sync_engine.connect() as conn:

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from domain import events as ev
-from domain.commands import Actor, Command, Reply
+from domain.commands import Actor, Command, CreateUser, Reply
 from domain.organizations import CLI
 from domain.unit_of_work import UnrecordedChange
 from infra.store import ledger
@@ -42,8 +42,8 @@ def event_for(org_id: str, action: str = ev.ORG_SCIM_ENABLE) -> ev.AuditEvent:
 
 
 def command(org_id: str) -> Command:
-    return Command(id=f"cmd-{time.time_ns()}", kind="user.create", org_id=org_id, actor=Actor("tok"),
-                   request_id="req", deadline=time.time() + 30, reply_to="r")
+    return CreateUser(id=f"cmd-{time.time_ns()}", org_id=org_id, actor=Actor("tok"),
+                      request_id="req", deadline=time.time() + 30, reply_to="r", body={"userName": "x@x"})
 
 
 def test_a_change_without_its_event_is_refused_at_commit_and_rolled_back(sync_engine, org_id):
@@ -121,12 +121,11 @@ def test_a_decision_is_its_ledger_row_and_its_event_and_happens_once(sync_engine
 def test_the_worker_fails_alone_a_command_that_changed_something_after_its_event(sync_engine, org_id, monkeypatch):
     """A bug that changes the store after the command's event was recorded: that command fails (500),
     nothing of it is committed, the rest of the batch is applied."""
-    from domain import commands as c
     from worker.apply import BatchApplier
 
     def create(name: str) -> Command:
-        return Command(id=f"cmd-{name}-{time.time_ns()}", kind=c.USER_CREATE, org_id=org_id, actor=Actor("tok"),
-                       request_id="req", deadline=time.time() + 30, reply_to="r",
+        return CreateUser(id=f"cmd-{name}-{time.time_ns()}", org_id=org_id, actor=Actor("tok"),
+                          request_id="req", deadline=time.time() + 30, reply_to="r",
                        body={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": f"{name}@x"})
 
     sneaky, fine = create("sneaky"), create("fine")

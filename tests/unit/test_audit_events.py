@@ -7,8 +7,8 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 from domain import events as ev
-from domain.commands import Actor, Command
-from scimgate.cli import _format_event
+from domain.commands import Actor, CreateUser
+from scimgate.admin import _format_event
 
 
 def test_every_event_gets_a_unique_uuid7_when_it_is_created():
@@ -30,8 +30,8 @@ def test_event_ids_carry_their_creation_time_and_sort_by_it():
 
 
 def test_the_id_travels_with_the_event_and_unapplied_events_have_one_too():
-    command = Command(id="c1", kind="user.create", org_id="o", actor=Actor("tok", "ua", "okta"), request_id="r",
-                      deadline=0.0, reply_to="x")
+    command = CreateUser(id="c1", org_id="o", actor=Actor("tok", "ua", "okta"), request_id="r",
+                         deadline=0.0, reply_to="x", body={"userName": "x"})
     one = ev.EVENTS.unapplied(command, outcome=ev.EXPIRED, status=503)
     two = ev.EVENTS.unapplied(command, outcome=ev.EXPIRED, status=503)
     assert one.to_dict()["event_id"] == one.event_id != two.event_id
@@ -94,8 +94,8 @@ def test_audit_tail_shows_a_throttle_summary_with_its_count():
 
 def test_every_event_has_one_time_format_from_its_factorys_clock():
     """One clock, one format: ISO 8601 UTC, always with microseconds, and a Z (also at a whole second)."""
-    command = Command(id="c1", kind="user.create", org_id="o", actor=Actor("tok", "ua", "okta"), request_id="r",
-                      deadline=0.0, reply_to="x")
+    command = CreateUser(id="c1", org_id="o", actor=Actor("tok", "ua", "okta"), request_id="r",
+                         deadline=0.0, reply_to="x", body={"userName": "x"})
     moments = iter([datetime(2026, 1, 2, 3, 4, 5), datetime(2026, 1, 2, 3, 4, 5, 60),
                     datetime(2026, 1, 2, 4, 4, 5, 7, tzinfo=timezone(timedelta(hours=1)))])
     events = ev.AuditEvents(clock=lambda: next(moments))

@@ -14,7 +14,8 @@ from dataclasses import replace
 import orjson
 import pytest
 
-from domain.commands import Actor, Command, Reply
+from domain.commands import Command, Reply
+from tests.support.commands import make_command
 from infra.config import Settings
 from infra.redis.dispatcher import Backpressure, CommandDispatcher, CommandTimeout, WritesUnavailable
 from infra.store.fence import UNDECIDED
@@ -70,8 +71,8 @@ def make(monkeypatch, **overrides):
 
 
 def command(n: int, resource_id: str = "u1", org: str = "org", timeout: float = 5.0) -> Command:
-    return Command(f"c{n}", "user.patch", org, Actor("t"), f"r{n}", time.time() + timeout, "inbox",
-                   resource_id=resource_id, body={"Operations": []})
+    return make_command("user.patch", {"Operations": []}, id=f"c{n}", org_id=org, request_id=f"r{n}",
+                        deadline=time.time() + timeout, reply_to="inbox", resource_id=resource_id)
 
 
 async def until(predicate, timeout: float = 3.0):
@@ -209,3 +210,67 @@ async def test_an_organization_with_too_many_waiting_writes_is_told_to_slow_down
     assert not other.done()
     for task in [*waiting, other]:
         task.cancel()
+
+
+async def test_an_unclaimed_batch_is_resubmitted_when_a_worker_goes_stale(monkeypatch, running):
+    """A worker may take a message off the queue and die before claiming it: no trace is left, so
+    a batch still unclaimed when a worker goes stale is decided and resubmitted."""
+    d, fence, sent = make(monkeypatch)
+    running(d)
+    watchdog = asyncio.create_task(d._watch())
+    try:
+        request = asyncio.create_task(d.submit(command(1, timeout=30)))
+        await until(lambda: sent)
+        await asyncio.sleep(0.7)  # the watchdog has seen w1 alive (and the batch published)
+        d.roster.live = set()  # w1 goes stale; it never claimed the batch
+        await until(lambda: len(sent) == 2, timeout=5)
+        again = sent[1][1][0]
+        assert fence.fenced == ["c1"] and again["id"] != "c1" and again["request_id"] == "r1"
+        d._on_reply(Reply(again["id"], 201, {"ok": True}))
+        assert (await request).status == 201
+    finally:
+        watchdog.cancel()
+
+
+async def test_a_claimed_batch_of_a_live_worker_is_left_alone(monkeypatch, running):
+    d, fence, sent = make(monkeypatch)
+    d.roster.live = {"w1", "w2"}
+    running(d)
+    watchdog = asyncio.create_task(d._watch())
+    try:
+        request = asyncio.create_task(d.submit(command(1, timeout=30)))
+        await until(lambda: sent)
+        d._on_claim(sent[0][0], "w1")
+        await asyncio.sleep(0.7)
+        d.roster.live = {"w1"}  # another worker goes stale: w1's batch is not its business
+        await asyncio.sleep(1.2)
+        assert fence.fenced == [] and len(sent) == 1
+        d._on_reply(Reply("c1", 200, None))
+        assert (await request).status == 200
+    finally:
+        watchdog.cancel()
+
+
+async def test_a_reply_that_comes_while_a_lost_batch_is_decided_stands_and_nothing_is_resubmitted(
+    monkeypatch, running
+):
+    """The worker taken for lost was only slow: it expired the command itself and replied 503
+    while the ingress was fencing it. That answer stands; resubmitting now would apply a write
+    its client was told was not applied (found by the fault suite)."""
+    d, fence, sent = make(monkeypatch)
+    running(d)
+    request = asyncio.create_task(d.submit(command(1, timeout=30)))
+    await until(lambda: sent)
+    batch_id = sent[0][0]
+    d._on_claim(batch_id, "w1")
+    plain_decide = fence.decide
+
+    async def decide_while_the_reply_arrives(command, *, patient, detail=None):
+        d._on_reply(Reply(command.id, 503, {"detail": "expired by its worker"}))
+        return await plain_decide(command, patient=patient, detail=detail)
+
+    monkeypatch.setattr(fence, "decide", decide_while_the_reply_arrives)
+    await d._recover(d._batches[batch_id])
+    assert (await request).status == 503
+    await asyncio.sleep(0.1)
+    assert len(sent) == 1  # never sent again

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from domain.commands import Actor, Command
+from tests.support.commands import make_command
 from infra.redis.scheduling import DROPPED, Flight, Schedule
 
 
 def flight(n: int, resource_id: str | None = None, user_name: str | None = None, org: str = "org") -> Flight:
     body = {"userName": user_name} if user_name else None
     kind = "user.patch" if resource_id else "user.create"
-    return Flight(Command(f"c{n}", kind, org, Actor("t"), "r", 0, "k", resource_id=resource_id, body=body), None, None)
+    command = make_command(kind, body or {"Operations": []}, id=f"c{n}", org_id=org, deadline=0, resource_id=resource_id)
+    return Flight(command, None, None)
 
 
 def ids(flights) -> list[str]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from domain.commands import Actor, Command, Reply
+from domain.commands import Actor, Command, CreateUser, PatchTeam, Reply
+from tests.support.commands import make_command
 from domain.idp import identify_idp
 
 
@@ -29,15 +30,19 @@ def test_identify_idp(agent, flag, idp):
 
 
 def test_command_and_reply_round_trip_the_wire():
-    command = Command("id1", "user.create", "org", Actor("tok", "ua", "okta"), "req", 12.5, "key",
-                      body={"userName": "x"}, options={"password_supplied": True})
+    command = CreateUser(id="id1", org_id="org", actor=Actor("tok", "ua", "okta"), request_id="req", deadline=12.5,
+                         reply_to="key", body={"userName": "x"}, password_supplied=True)
     assert Command.from_wire(command.to_wire()) == command
     assert command.resource_type == "User" and command.ordering_key == "org:User:x"
+    patch = PatchTeam(id="id2", org_id="org", actor=Actor("tok"), request_id="req", deadline=1.0, reply_to="key",
+                      resource_id="t1", operations={"Operations": []}, members_in_reply=True)
+    assert Command.from_wire(patch.to_wire()) == patch and patch.ordering_key == "org:Group:t1"
 
 
 def test_creates_of_different_names_get_different_ordering_keys():
     def create(name, kind="user.create", resource_id=None):
-        return Command("i", kind, "org", Actor("t"), "r", 0, "k", resource_id=resource_id, body={"userName": name})
+        body = {"userName": name} if kind == "user.create" else {"Operations": []}
+        return make_command(kind, body, id="i", resource_id=resource_id, deadline=0)
 
     assert create("Ada@X").ordering_key == create("ada@x").ordering_key
     assert create("ada@x").ordering_key != create("bob@x").ordering_key

@@ -6,12 +6,13 @@ from __future__ import annotations
 import pytest
 from kombu.serialization import dumps, loads
 
-from domain.commands import Actor, Command
+from domain.commands import Command
+from tests.support.commands import make_command
 from infra.redis.wire import CONTENT_TYPE, SERIALIZER, UnencodableCommand, encode_command
 
 
 def command(n: int, body) -> Command:
-    return Command(f"c{n}", "user.patch", "org", Actor("t"), "r", 0.0, "inbox", resource_id="u", body=body)
+    return make_command("user.patch", body, id=f"c{n}", deadline=0.0, reply_to="inbox", resource_id="u")
 
 
 def nested(depth: int):

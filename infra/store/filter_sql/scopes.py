@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Boolean, ColumnElement, String, Table, and_, case, column, false, func, literal, not_
+from sqlalchemy import Boolean, ColumnElement, FromClause, String, Table, and_, case, column, false, func, literal, not_
 from sqlalchemy import null, or_, select, true
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -131,7 +131,7 @@ class JsonElements(_Elements):
             self.rows = func.json_each(doc, path).table_valued(
                 column("key"), column("fullkey", String), column("type", String), column("value")
             ).alias()
-            self.guard = func.json_type(doc, path) == "array"
+            self.guard: ColumnElement[bool] | None = func.json_type(doc, path) == "array"
         else:
             array = func.jsonb_extract_path(doc, *keys, type_=JSONB)
             only_array = case((func.jsonb_typeof(array) == "array", array), else_=null())
@@ -147,7 +147,7 @@ class JsonElements(_Elements):
     def sub_value(self, sub: AttributeDef | None, attr: AttributeDef) -> Value:
         doc = self.target.table.c.resource
         if self.target.sqlite:
-            path = self.rows.c.fullkey
+            path: ColumnElement[str] = self.rows.c.fullkey
             if sub is not None:
                 path = path.concat(sqlite_path((sub.name,))[1:])
             return SqliteJson(attr, doc, path)
@@ -158,7 +158,7 @@ class JsonElements(_Elements):
         primary_def = self.parent.attr.sub("primary") if self.parent.attr.type == COMPLEX else None
         key = self.sub_value(sub, sub or self.parent.attr).sort_key()
         position = self.rows.c.key if self.target.sqlite else self.rows.c.ordinality
-        order = [position]
+        order: list[ColumnElement] = [position]
         if primary_def is not None:
             order.insert(0, self._is_primary(primary_def).desc())
         query = select(key).select_from(self.rows)
@@ -189,6 +189,7 @@ class MembershipElements(_Elements):
         self.target = target
         self.parent = parent
         self.link = link if link is not None else tables.team_members.alias()
+        self.display: ColumnElement
         if target.resource_type == "User":
             self.other = other if other is not None else tables.teams.alias()
             self.own_id, self.other_id = self.link.c.user_id, self.link.c.team_id
@@ -202,7 +203,7 @@ class MembershipElements(_Elements):
         self.uses_other = False
 
     def exists(self, condition: ColumnElement[bool] | None) -> ColumnElement[bool]:
-        source = self.link
+        source: FromClause = self.link
         if self.uses_other:
             source = self.link.join(self.other, self.other.c.id == self.other_id)
         query = select(literal(1)).select_from(source).where(self.own_id == self.target.table.c.id)

@@ -4,7 +4,9 @@ value (``domain.filter.semantics.Comparison``) or sorts."""
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import ARRAY, Boolean, ColumnElement, Float, String, Text, and_, case, cast, false, func, literal, null
@@ -187,12 +189,14 @@ def compare(value: Value, compared: Comparison, sqlite: bool) -> ColumnElement[b
     if compared.kind == "dateTime":
         # A column holds a timestamp, JSON the ISO text (no served attribute keeps a dateTime in
         # the document).
-        return ordered(value.moment(), op, operand if isinstance(value, ColumnValue) else operand.isoformat())
+        moment = typing.cast(datetime, operand)
+        return ordered(value.moment(), op, moment if isinstance(value, ColumnValue) else moment.isoformat())
     return _compare_text(value, op, str(operand), compared.attr.case_exact, sqlite)
 
 
 def _compare_text(value: Value, op: str, text: str, case_exact: bool, sqlite: bool) -> ColumnElement[bool]:
     key = value.folded()
+    operand: ColumnElement[str]
     if key is not None and not case_exact:
         expr, operand, case_exact = key, literal(text.casefold(), String), True
     elif case_exact:

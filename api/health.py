@@ -1,5 +1,5 @@
-"""Operational endpoints: /healthz (process up), /readyz (store and Redis reachable, writes
-servable), /metrics."""
+"""Health and metrics endpoints for operators and orchestrators: /healthz (process up), /readyz
+(store and Redis reachable, writes servable), /metrics (Prometheus)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from api.keys import ENGINE, REDIS, SETTINGS
-from domain.errors import NotImplementedScim
 from infra.redis.worker_presence import live_workers
 
 
@@ -54,7 +53,3 @@ async def metrics(_request: web.Request) -> web.Response:
     response = web.Response(body=generate_latest())
     response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
     return response
-
-
-async def not_implemented(_request: web.Request) -> web.Response:
-    raise NotImplementedScim("This endpoint is not supported by this service provider")

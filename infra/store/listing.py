@@ -18,7 +18,7 @@ from domain.errors import InvalidFilter, InvalidValue, ScimError
 from domain.filter.ast import AttrPath
 from domain.filter.parser import parse_filter, parse_patch_path
 from domain.listing import ListParams
-from infra.store import queries
+from infra.store import counts, queries
 from infra.store.cursors import CursorCodec, Position
 from infra.store.filter_sql import compile_filter, sort_column
 from infra.store.tables import teams, users
@@ -115,7 +115,9 @@ async def index_page(conn, org_id: str, sources: list[Source], start_index: int,
     offset, remaining, total, rows = start_index - 1, count, 0, []
     for source in sources:
         table = source.table
-        found, part = await queries.page(conn, table, org_id, source.where, source.order, max(0, offset - total), remaining)
+        known = (await counts.totals(conn, org_id, source.resource_type))[0] if source.where is None else None
+        found, part = await queries.page(conn, table, org_id, source.where, source.order, max(0, offset - total),
+                                         remaining, known)
         rows += [(source, row) for row in part]
         remaining -= len(part)
         total += found
@@ -128,7 +130,8 @@ async def cursor_page(conn, org_id: str, sources: list[Source], codec: CursorCod
     if count <= 0:
         total = 0
         for source in sources:
-            total += await queries.count(conn, source.table, org_id, source.where)
+            total += (await counts.totals(conn, org_id, source.resource_type))[0] if source.where is None else (
+                await queries.count(conn, source.table, org_id, source.where))
         return Page([], total=total)
     backward = position is not None and position.backward
     found: list = []

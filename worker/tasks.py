@@ -13,14 +13,12 @@ from infra.logging import get_logger
 from infra.redis import deadletter
 from infra.redis.replies import add_claims
 from worker.app import app, heartbeat, runtime
+from worker.publisher import PUBLISH_PATIENCE_SECONDS, send_patiently
 
 log = get_logger(__name__)
 
 DELIVERIES_KEY = "scimgate:deliveries:"
 DELIVERIES_TTL_SECONDS = 3600
-# After a commit, a failed publish of the replies is tried again for up to this long, so a Redis
-# blip does not leave the requests waiting for their deadline (the fence answers them then).
-PUBLISH_PATIENCE_SECONDS = 2.0
 
 
 def _decode(payload: list) -> list[Command]:
@@ -89,23 +87,17 @@ def _apply(rt, commands: list[Command]) -> None:
 
 
 def _publish(rt, decided, events, *, until: float) -> None:
-    """After commit: answer the waiting requests and publish the audit events."""
-    give_up = min(until, time.time() + PUBLISH_PATIENCE_SECONDS)
-    while True:
-        try:
-            rt.relay.publish([(d.command.reply_to, d.reply) for d in decided], events)
-            return
-        except Exception as exc:  # committed: the ingress fence answers, the sweeper relays the events
-            if time.time() >= give_up:
-                log.warning("publish_after_commit_failed", error=str(exc)[:200])
-                return
-            time.sleep(0.1)
+    """After commit: answer the waiting requests and publish the audit events (on the worker's
+    publisher thread, so the next batch need not wait for the round trip)."""
+    replies = [(d.command.reply_to, d.reply) for d in decided]
+    rt.publisher.submit(lambda: rt.relay.publish(replies, events), until=until)
 
 
 def _dead_letter(rt, commands: list[Command], deliveries: int) -> None:
     reason = f"its message was delivered {deliveries} times without completing"
     decided, events = rt.applier.dead_letter(commands, reason)
-    _publish(rt, decided, events, until=time.time() + PUBLISH_PATIENCE_SECONDS)
+    send_patiently(lambda: rt.relay.publish([(d.command.reply_to, d.reply) for d in decided], events),
+                   until=time.time() + PUBLISH_PATIENCE_SECONDS)
     fresh = [d.command for d in decided if d.outcome != "duplicate"]
     for command in fresh:
         log.error("command_dead_lettered", command_id=command.id, org_id=command.org_id, kind=command.kind,

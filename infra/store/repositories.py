@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from domain.errors import Uniqueness
 from domain.filter import ast
 from domain.provisioning import TeamRecord, UserRecord, display_name_taken, user_name_taken
+from infra.store import counts
 from infra.store.clock import utcnow
 from infra.store.columns import document_columns, group_ref, member_query, member_refs
 from infra.store.filter_sql import compile_member_filter
@@ -94,6 +95,7 @@ class SqlUsers:
         except IntegrityError:
             # The unique (org, case-folded userName) index decides; the caller's savepoint rolls back.
             raise Uniqueness(user_name_taken(record.document["userName"])) from None
+        counts.adjust(self.conn, record.org_id, "User", 1)
 
     def update(self, record: UserRecord) -> None:
         values = user_columns(record)
@@ -107,6 +109,7 @@ class SqlUsers:
         )
         teams_left = [row.team_id for row in left]
         deleted = self.conn.execute(delete(users).where(users.c.id == user_id, users.c.org_id == org_id)).rowcount
+        counts.adjust(self.conn, org_id, "User", -deleted)
         return teams_left if deleted else None
 
     def groups_of(self, org_id: str, user_id: str) -> list[dict]:
@@ -143,6 +146,7 @@ class SqlTeams:
             self.conn.execute(_INSERT_TEAM, team_columns(record))
         except IntegrityError:
             raise Uniqueness(display_name_taken(record.document["displayName"])) from None
+        counts.adjust(self.conn, record.org_id, "Group", 1)
 
     def update(self, record: TeamRecord) -> None:
         values = team_columns(record)
@@ -154,7 +158,8 @@ class SqlTeams:
 
     def delete(self, org_id: str, team_id: str) -> None:
         self.conn.execute(delete(team_members).where(team_members.c.team_id == team_id))
-        self.conn.execute(delete(teams).where(teams.c.id == team_id, teams.c.org_id == org_id))
+        deleted = self.conn.execute(delete(teams).where(teams.c.id == team_id, teams.c.org_id == org_id)).rowcount
+        counts.adjust(self.conn, org_id, "Group", -deleted)
 
     def existing_user_ids(self, org_id: str, ids: list[str]) -> set[str]:
         found: set[str] = set()

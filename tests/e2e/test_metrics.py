@@ -1,0 +1,86 @@
+"""Metrics from every process: after SCIM writes under a real `scimgate run` (two ingresses, a
+worker), /metrics on the port shows the worker's series, the commands by kind and outcome, and the
+pipeline's snapshot gauges; a `scimgate worker` run apart serves its own; Celery events reach the
+worker when asked for."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from tests.e2e.run_helpers import owner_token, samples, value
+from tests.e2e.scim_bodies import okta_user
+from tests.support.scimgate_run import ScimgateProcess, backend_env, clean_env
+from tests.support.stack import free_port
+
+
+@pytest.fixture
+def backend():
+    env, cleanup = backend_env()
+    yield env
+    cleanup()
+
+
+def test_metrics_of_run_carry_the_worker_and_the_queue(tmp_path, backend):
+    service = ScimgateProcess(["run", "--ingresses", "2"], clean_env(**backend), tmp_path).start()
+    try:
+        service.wait_ready()
+        database_url = backend.get("SCIMGATE_DATABASE_URL") or f"sqlite:///{service.data_dir / 'scimgate.db'}"
+        org_id, token = owner_token(database_url)
+        base = f"{service.url}/scim/v2/{org_id}"
+        headers = {"Authorization": f"Bearer {token}"}
+        for i in range(6):  # a fresh connection each: both ingresses take some
+            created = httpx.post(f"{base}/Users", json=okta_user(f"m{i}@example.com"),
+                                 headers={**headers, "Connection": "close"}, timeout=60)
+            assert created.status_code == 201, created.text
+        rejected = httpx.post(f"{base}/Users", json=okta_user("m0@example.com"), headers=headers, timeout=60)
+        assert rejected.status_code == 409
+
+        metrics = samples(f"{service.url}/metrics")
+        assert value(metrics, "scimgate_worker_batch_seconds_count") >= 1
+        assert value(metrics, "scimgate_worker_batch_size_sum") == 7
+        assert value(metrics, "scimgate_worker_commands_total", kind="user.create", outcome="applied") == 6
+        assert value(metrics, "scimgate_worker_commands_total", kind="user.create", outcome="rejected") == 1
+        assert value(metrics, "scimgate_worker_queue_wait_seconds_count") == 7
+        # The ingresses' own series, summed over both processes.
+        assert value(metrics, "scimgate_commands_total", kind="user.create", status="201") == 6
+        # The snapshot gauges: nothing waits now; both ingresses report; the worker is live.
+        assert value(metrics, "scimgate_queue_depth") == 0
+        assert value(metrics, "scimgate_oldest_queued_seconds") == 0
+        assert value(metrics, "scimgate_outbox_pending") is not None
+        assert value(metrics, "scimgate_outbox_lag_seconds") is not None
+        assert value(metrics, "scimgate_workers_live") == 1
+        assert value(metrics, "scimgate_dead_letters") == 0
+        assert value(metrics, "scimgate_snapshot_up", source="store") == 1
+        deadline = time.monotonic() + 10
+        while value(metrics, "scimgate_ingresses") != 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            metrics = samples(f"{service.url}/metrics")
+        assert value(metrics, "scimgate_ingresses") == 2
+    finally:
+        service.stop()
+
+
+def test_a_worker_run_apart_serves_its_metrics_and_sends_celery_events(tmp_path):
+    port = free_port()
+    env = clean_env(SCIMGATE_WORKER_METRICS_PORT=str(port), SCIMGATE_CELERY_EVENTS="1")
+    service = ScimgateProcess(["worker"], env, tmp_path).start()
+    try:
+        service.wait_for_log("worker_ready")
+        assert "task events: ON" in service.log()  # Celery's own banner: Flower sees the tasks
+        metrics = samples(f"http://127.0.0.1:{port}/metrics")
+        assert value(metrics, "scimgate_worker_batch_seconds_count") == 0
+        assert value(metrics, "scimgate_ledger_pruned_total") == 0
+    finally:
+        service.stop()
+
+
+def test_celery_events_are_off_by_default(tmp_path):
+    service = ScimgateProcess(["worker"], clean_env(), tmp_path).start()
+    try:
+        service.wait_for_log("worker_ready")
+        assert "task events: OFF" in service.log()
+    finally:
+        service.stop()

@@ -11,7 +11,7 @@ from infra import failpoints
 from infra.celery_config import APPLY_BATCH_TASK
 from infra.logging import get_logger
 from infra.metrics import pipeline as metrics
-from infra.redis import deadletter
+from infra.redis import deadletter, org_outcomes
 from infra.redis.replies import add_claims
 from worker.app import app, heartbeat, runtime
 
@@ -89,8 +89,8 @@ def _apply(rt, commands: list[Command], batch_id: str | None = None) -> None:
     waited = started - min(command.deadline for command in commands) + rt.settings.command_timeout
     log.info("batch_applied", batch_id=batch_id, size=len(commands), waited_ms=round(waited * 1000, 1),
              apply_ms=round((committed - started) * 1000, 1))
+    _count_outcomes(rt, decided)
     for d in decided:
-        metrics.COMMANDS.labels(d.command.kind, d.outcome).inc()
         with structlog.contextvars.bound_contextvars(command_id=d.command.id, request_id=d.command.request_id):
             log.info("command_decided", batch_id=batch_id, kind=d.command.kind, org_id=d.command.org_id,
                      outcome=d.outcome, status=d.reply.status)
@@ -110,14 +110,24 @@ def _publish(rt, decided, events, *, until: float) -> None:
             time.sleep(0.1)
 
 
+def _count_outcomes(rt, decided) -> None:
+    """Commands by kind and outcome (Prometheus), and per organization for the failing ones
+    (``infra.redis.org_outcomes``, best effort: a Redis blip loses a count, nothing else)."""
+    for d in decided:
+        metrics.COMMANDS.labels(d.command.kind, d.outcome).inc()
+    try:
+        org_outcomes.record(rt.redis, rt.settings.queue_name, ((d.command.org_id, d.outcome) for d in decided))
+    except Exception as exc:
+        log.warning("org_outcomes_not_recorded", error=str(exc)[:200])
+
+
 def _dead_letter(rt, commands: list[Command], deliveries: int) -> None:
     reason = f"its message was delivered {deliveries} times without completing"
     decided, events = rt.applier.dead_letter(commands, reason)
     _publish(rt, decided, events, until=time.time() + PUBLISH_PATIENCE_SECONDS)
     fresh = [d.command for d in decided if d.outcome != "duplicate"]
     metrics.DEAD_LETTERED.inc(len(fresh))
-    for d in decided:
-        metrics.COMMANDS.labels(d.command.kind, d.outcome).inc()
+    _count_outcomes(rt, decided)
     for command in fresh:
         log.error("command_dead_lettered", command_id=command.id, org_id=command.org_id, kind=command.kind,
                   deliveries=deliveries)

@@ -26,6 +26,10 @@ GAUGES: dict[str, tuple[str, str]] = {
     "outbox_lag_seconds": ("scimgate_outbox_lag_seconds", "Age of the oldest audit event not yet relayed"),
     "live_workers": ("scimgate_workers_live", "Workers whose heartbeat is fresh"),
     "dead_letters": ("scimgate_dead_letters", "Entries on the dead-letter list (capped at 10000)"),
+    "failing_organizations": (
+        "scimgate_organizations_failing",
+        "Organizations most of whose writes failed (rejected or expired) over the last 5 minutes",
+    ),
 }
 _REDIS_FIELDS = ("queue_depth", "live_workers")
 _STORE_FIELDS = ("outbox_pending",)
@@ -40,6 +44,14 @@ class SnapshotCollector(Collector):
             value = getattr(self.snapshot, attribute)
             if value is not None:
                 yield GaugeMetricFamily(name, documentation, value=float(value))
+        failing = GaugeMetricFamily(
+            "scimgate_organization_failed_writes",
+            "Failed writes over the last 5 minutes of the (at most 10) worst failing organizations",
+            labels=["org_id"],
+        )
+        for org in self.snapshot.top_failing:
+            failing.add_metric([org.org_id], float(org.failures))
+        yield failing
         up = GaugeMetricFamily("scimgate_snapshot_up", "Whether the scrape could read the source (1) or not (0)",
                                labels=["source"])
         up.add_metric(["redis"], 0.0 if any(getattr(self.snapshot, f) is None for f in _REDIS_FIELDS) else 1.0)

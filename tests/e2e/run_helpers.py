@@ -33,3 +33,17 @@ def samples(url: str) -> dict[tuple[str, tuple], float]:
 
 def value(metrics: dict, name: str, **labels) -> float | None:
     return metrics.get((name, tuple(sorted(labels.items()))))
+
+
+def settled(url: str, name: str, expected: float, timeout: float = 10.0, **labels) -> dict:
+    """The samples of ``url`` once ``name`` reads ``expected`` (the snapshot gauges trail the
+    pipeline by the ingresses' report interval, half a second)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    metrics = samples(url)
+    while value(metrics, name, **labels) != expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+        metrics = samples(url)
+    assert value(metrics, name, **labels) == expected, (name, value(metrics, name, **labels))
+    return metrics

@@ -5,12 +5,14 @@ worker when asked for."""
 
 from __future__ import annotations
 
-import time
+import concurrent.futures
+import os
+import signal
 
 import httpx
 import pytest
 
-from tests.e2e.run_helpers import owner_token, samples, value
+from tests.e2e.run_helpers import owner_token, samples, settled, value
 from tests.e2e.scim_bodies import okta_user
 from tests.support.scimgate_run import ScimgateProcess, backend_env, clean_env
 from tests.support.stack import free_port
@@ -47,18 +49,29 @@ def test_metrics_of_run_carry_the_worker_and_the_queue(tmp_path, backend):
         # The ingresses' own series, summed over both processes.
         assert value(metrics, "scimgate_commands_total", kind="user.create", status="201") == 6
         # The snapshot gauges: nothing waits now; both ingresses report; the worker is live.
-        assert value(metrics, "scimgate_queue_depth") == 0
+        metrics = settled(f"{service.url}/metrics", "scimgate_queue_depth", 0)
         assert value(metrics, "scimgate_oldest_queued_seconds") == 0
         assert value(metrics, "scimgate_outbox_pending") is not None
         assert value(metrics, "scimgate_outbox_lag_seconds") is not None
         assert value(metrics, "scimgate_workers_live") == 1
         assert value(metrics, "scimgate_dead_letters") == 0
+        assert value(metrics, "scimgate_organizations_failing") == 0  # one 409 of seven writes
         assert value(metrics, "scimgate_snapshot_up", source="store") == 1
-        deadline = time.monotonic() + 10
-        while value(metrics, "scimgate_ingresses") != 2 and time.monotonic() < deadline:
-            time.sleep(0.2)
-            metrics = samples(f"{service.url}/metrics")
-        assert value(metrics, "scimgate_ingresses") == 2
+        settled(f"{service.url}/metrics", "scimgate_ingresses", 2)
+
+        # A write waiting for a stopped worker is counted, and ages.
+        [worker] = service.children("scimgate worker")
+        os.kill(worker, signal.SIGSTOP)
+        try:
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                waiting = pool.submit(httpx.post, f"{base}/Users", json=okta_user("waits@example.com"),
+                                      headers=headers, timeout=60)
+                metrics = settled(f"{service.url}/metrics", "scimgate_queue_depth", 1)
+                assert value(metrics, "scimgate_oldest_queued_seconds") > 0
+                os.kill(worker, signal.SIGCONT)
+                assert waiting.result().status_code in (201, 503)  # 503: never applied
+        finally:
+            os.kill(worker, signal.SIGCONT)
     finally:
         service.stop()
 

@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from tests.e2e.run_helpers import owner_token, samples, value
+from tests.e2e.run_helpers import owner_token, samples, settled, value
 from tests.e2e.scim_bodies import okta_user
 from tests.support.scimgate_run import ScimgateProcess, alive, backend_env, clean_env, wait_dead
 
@@ -52,7 +52,7 @@ def test_each_ingress_answers_on_the_shared_port(tmp_path, backend):
                 metrics = samples(f"{service.url}/metrics")
                 assert value(metrics, "scimgate_worker_commands_total", kind="user.create",
                              outcome="applied") == number + 1
-                assert value(metrics, "scimgate_queue_depth") == 0
+                assert value(settled(f"{service.url}/metrics", "scimgate_queue_depth", 0), "scimgate_workers_live") == 1
             finally:
                 os.kill(stopped, signal.SIGCONT)
     finally:

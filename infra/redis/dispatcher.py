@@ -355,6 +355,8 @@ class CommandDispatcher:
         """Fenced off under its old id (never applied): send it again under a new one (alone, as
         a suspect, when a worker died holding it)."""
         self._flights.pop(flight.command.id, None)
+        log.info("command_resubmitted", command_id=flight.command.id, resubmitted_as=new_id,
+                 request_id=flight.command.request_id, worker_lost=lost)
         flight.command = replace(flight.command, id=new_id)
         flight.payload = encode_command(flight.command)
         if lost:

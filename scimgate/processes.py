@@ -22,8 +22,8 @@ from typing import TextIO
 from infra.child_processes import parent_pid_from_env, watch_parent
 from infra.config import Settings
 from infra.logging import configure_logging, get_logger
-from infra.private_files import secure_data_files, sqlite_path
 from infra.metrics.exposition import prepare_multiprocess_dir
+from infra.private_files import secure_data_files, sqlite_path
 from scimgate.ingress_supervisor import IngressSupervisor
 from scimgate.worker_supervisor import WorkerSupervisor
 

@@ -20,6 +20,14 @@ def owner_token(database_url: str) -> tuple[str, str]:
         engine.dispose()
 
 
+def scim_base(service, backend: dict) -> tuple[str, dict]:
+    """The SCIM base URL of the first organization of a running `scimgate run` (``service``, a
+    ``ScimgateProcess``) and the headers of a fresh owner token of it."""
+    database_url = backend.get("SCIMGATE_DATABASE_URL") or f"sqlite:///{service.data_dir / 'scimgate.db'}"
+    org_id, token = owner_token(database_url)
+    return f"{service.url}/scim/v2/{org_id}", {"Authorization": f"Bearer {token}"}
+
+
 def samples(url: str) -> dict[tuple[str, tuple], float]:
     """``GET url`` (a /metrics) on a fresh connection: {(sample name, sorted labels): value}."""
     response = httpx.get(url, timeout=10, headers={"Connection": "close"})

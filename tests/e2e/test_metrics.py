@@ -10,29 +10,18 @@ import os
 import signal
 
 import httpx
-import pytest
 
-from tests.e2e.run_helpers import owner_token, samples, settled, value
+from tests.e2e.run_helpers import samples, scim_base, settled, value
 from tests.e2e.scim_bodies import okta_user
-from tests.support.scimgate_run import ScimgateProcess, backend_env, clean_env
+from tests.support.scimgate_run import ScimgateProcess, clean_env
 from tests.support.stack import free_port
-
-
-@pytest.fixture
-def backend():
-    env, cleanup = backend_env()
-    yield env
-    cleanup()
 
 
 def test_metrics_of_run_carry_the_worker_and_the_queue(tmp_path, backend):
     service = ScimgateProcess(["run", "--ingresses", "2"], clean_env(**backend), tmp_path).start()
     try:
         service.wait_ready()
-        database_url = backend.get("SCIMGATE_DATABASE_URL") or f"sqlite:///{service.data_dir / 'scimgate.db'}"
-        org_id, token = owner_token(database_url)
-        base = f"{service.url}/scim/v2/{org_id}"
-        headers = {"Authorization": f"Bearer {token}"}
+        base, headers = scim_base(service, backend)
         for i in range(6):  # a fresh connection each: both ingresses take some
             created = httpx.post(f"{base}/Users", json=okta_user(f"m{i}@example.com"),
                                  headers={**headers, "Connection": "close"}, timeout=60)

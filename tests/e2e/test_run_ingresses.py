@@ -8,18 +8,10 @@ import signal
 import time
 
 import httpx
-import pytest
 
-from tests.e2e.run_helpers import owner_token, samples, settled, value
+from tests.e2e.run_helpers import samples, scim_base, settled, value
 from tests.e2e.scim_bodies import okta_user
-from tests.support.scimgate_run import ScimgateProcess, alive, backend_env, clean_env, wait_dead
-
-
-@pytest.fixture
-def backend():
-    env, cleanup = backend_env()
-    yield env
-    cleanup()
+from tests.support.scimgate_run import ScimgateProcess, alive, clean_env, wait_dead
 
 
 def _wait_for(condition, timeout: float = 60.0):
@@ -38,15 +30,14 @@ def test_each_ingress_answers_on_the_shared_port(tmp_path, backend):
         service.wait_ready()
         ingresses = service.children("scimgate serve")
         assert len(ingresses) == 2
-        database_url = backend.get("SCIMGATE_DATABASE_URL") or f"sqlite:///{service.data_dir / 'scimgate.db'}"
-        org_id, token = owner_token(database_url)
-        headers = {"Authorization": f"Bearer {token}", "Connection": "close"}
+        base, headers = scim_base(service, backend)
+        headers["Connection"] = "close"
         for number, stopped in enumerate(ingresses):
             # With one of them stopped, the other takes every connection: each alone serves a
             # write (its own reply inbox and dispatcher) and /metrics with the worker's series.
             os.kill(stopped, signal.SIGSTOP)
             try:
-                created = httpx.post(f"{service.url}/scim/v2/{org_id}/Users", headers=headers, timeout=60,
+                created = httpx.post(f"{base}/Users", headers=headers, timeout=60,
                                      json=okta_user(f"alone{number}@example.com"))
                 assert created.status_code == 201, created.text
                 metrics = samples(f"{service.url}/metrics")

@@ -16,23 +16,9 @@ import redis.asyncio as aioredis
 from infra.config import Settings
 from infra.ops_snapshot import read_snapshot
 from infra.redis import deadletter, ingress_queue, worker_presence
-from infra.redis.embedded import EmbeddedRedis
 from infra.store.clock import utcnow
 from infra.store.engine import make_async_engine
 from infra.store.tables import audit_outbox
-from tests.support.stack import TEST_REDIS_URL
-
-
-@pytest.fixture
-def redis_url(tmp_path):
-    if TEST_REDIS_URL:
-        yield TEST_REDIS_URL
-        return
-    server = EmbeddedRedis(tmp_path / "redis", persistent=False).start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -81,33 +81,39 @@ def _apply(rt, commands: list[Command], batch_id: str | None = None) -> None:
         raise
     committed = time.time()
     _publish(rt, decided, events, until=max(command.deadline for command in commands))
-    metrics.RELAY_SECONDS.observe(time.time() - committed)
     metrics.BATCH_SIZE.observe(len(commands))
     metrics.BATCH_SECONDS.observe(committed - started)
     waited = started - min(command.deadline for command in commands) + rt.settings.command_timeout
     log.info("batch_applied", batch_id=batch_id, size=len(commands), waited_ms=round(waited * 1000, 1),
              apply_ms=round((committed - started) * 1000, 1))
-    _count_outcomes(rt, decided)
     for d in decided:
+        metrics.COMMANDS.labels(d.command.kind, d.outcome).inc()
         with structlog.contextvars.bound_contextvars(command_id=d.command.id, request_id=d.command.request_id):
             log.info("command_decided", batch_id=batch_id, kind=d.command.kind, org_id=d.command.org_id,
                      outcome=d.outcome, status=d.reply.status)
 
 
 def _publish(rt, decided, events, *, until: float) -> None:
-    """After commit: answer the waiting requests and publish the audit events (on the worker's
-    publisher thread, so the next batch need not wait for the round trip)."""
+    """After commit: answer the waiting requests, publish the audit events and count each
+    organization's outcomes, on the worker's publisher thread (so the next batch need not wait
+    for the round trips)."""
     replies = [(d.command.reply_to, d.reply) for d in decided]
-    rt.publisher.submit(lambda: rt.relay.publish(replies, events), until=until)
+    outcomes = [(d.command.org_id, d.outcome) for d in decided]
+
+    def send() -> None:
+        sending = time.time()
+        rt.relay.publish(replies, events)
+        metrics.RELAY_SECONDS.observe(time.time() - sending)
+
+    rt.publisher.submit(send, until=until)
+    rt.publisher.submit(lambda: _count_outcomes(rt, outcomes), until=until)
 
 
-def _count_outcomes(rt, decided) -> None:
-    """Commands by kind and outcome (Prometheus), and per organization for the failing ones
-    (``infra.redis.org_outcomes``, best effort: a Redis blip loses a count, nothing else)."""
-    for d in decided:
-        metrics.COMMANDS.labels(d.command.kind, d.outcome).inc()
+def _count_outcomes(rt, outcomes: list[tuple[str, str]]) -> None:
+    """Per organization, the decided and the failed writes (``infra.redis.org_outcomes``, best
+    effort: a Redis blip loses a count, nothing else)."""
     try:
-        org_outcomes.record(rt.redis, rt.settings.queue_name, ((d.command.org_id, d.outcome) for d in decided))
+        org_outcomes.record(rt.redis, rt.settings.queue_name, outcomes)
     except Exception as exc:
         log.warning("org_outcomes_not_recorded", error=str(exc)[:200])
 

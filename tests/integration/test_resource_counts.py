@@ -11,12 +11,15 @@ from alembic import command
 from sqlalchemy import func, select, text
 
 from domain.errors import Uniqueness
+from domain.events import EVENTS, ORG_SCIM_ENABLE
+from domain.organizations import CLI
 from domain.provisioning import TeamRecord, UserRecord
 from infra.store import counts
 from infra.store.engine import make_sync_engine
 from infra.store.migrate import alembic_config, upgrade
 from infra.store.repositories import SqlTeams, SqlUsers
 from infra.store.tables import teams, users
+from infra.store.unit_of_work import SqlUnitOfWork
 from tests.support.seed import create_organization
 from tests.support.stack import TEST_DATABASE_URL, fresh_postgres_database
 
@@ -87,3 +90,31 @@ def test_the_migration_counts_the_rows_already_there(tmp_path):
             engine.dispose()
         if drop is not None:
             drop()
+
+
+def test_a_unit_of_work_counts_at_commit_and_forgets_what_a_savepoint_or_a_rollback_undid(sync_engine):
+    with sync_engine.begin() as conn:
+        org = create_organization(conn, "UoW").id
+
+    def recorded():  # any event: each change needs one
+        return EVENTS.management(org, CLI, ORG_SCIM_ENABLE, status=200)
+
+    with SqlUnitOfWork(sync_engine) as uow:
+        uow.users.insert(_user(org, 0))
+        uow.record(recorded())
+        failed = uow.savepoint()  # a command whose later step fails after its insert
+        uow.users.insert(_user(org, 1))
+        uow.record(recorded())
+        failed.rollback()
+        kept = uow.savepoint()
+        uow.teams.insert(_team(org, 0))
+        uow.record(recorded())
+        kept.commit()
+        uow.commit()
+    with SqlUnitOfWork(sync_engine) as uow:
+        uow.users.insert(_user(org, 5))
+        uow.record(recorded())
+        uow.rollback()
+    with sync_engine.connect() as conn:
+        assert counts.totals_sync(conn, org, "User") == (_rows(conn, users, org), 0) == (1, 0)
+        assert counts.totals_sync(conn, org, "Group") == (1, 0)

@@ -123,7 +123,10 @@ def clean_text(value, limit: int) -> str:
 
 
 def event_org_id(raw) -> str:
-    """An organization id from a URL: kept when it has the shape of one, else a bounded escaped form."""
+    """An organization id from a URL: kept when it has the shape of one, else a bounded escaped form
+    (None: a request of no organization, "")."""
+    if raw is None:
+        return ""
     if isinstance(raw, str) and ORG_ID.fullmatch(raw):
         return raw
     return "invalid:" + clean_text(raw or "", MAX_INVALID_ORG_ID)

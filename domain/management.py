@@ -179,12 +179,19 @@ class Management:
             uow.commit()
             return token
 
-    def revoke_token(self, token_id: str, actor: ManagementActor = CLI) -> bool:
+    def tokens(self, org_id: str) -> list[dict]:
+        """The organization's tokens: ids, roles and times, never a token or its hash."""
         with self.uow as uow:
-            org_id = uow.tokens.revoke(token_id, self.clock())
-            if org_id is None:
+            self._org(uow, org_id)
+            return [token.to_dict() for token in uow.tokens.all_of(org_id)]
+
+    def revoke_token(self, token_id: str, actor: ManagementActor = CLI, *, org_id: str | None = None) -> bool:
+        """Revoke a live token by id (only one of ``org_id`` when given); audited."""
+        with self.uow as uow:
+            token_org = uow.tokens.revoke(token_id, self.clock(), org_id)
+            if token_org is None:
                 return False
-            self._audit(uow, org_id, actor, ev.ORG_TOKEN_REVOKE, status=200, resource_type="Token",
+            self._audit(uow, token_org, actor, ev.ORG_TOKEN_REVOKE, status=200, resource_type="Token",
                         resource_id=token_id)
             uow.commit()
             return True
@@ -234,6 +241,7 @@ class Management:
             if left is None:
                 raise not_found("User", user_id)  # deleted meanwhile (by the IdP's DELETE)
             self._audit(uow, org_id, actor, ev.ORG_USER_DELETE, status=204, resource_type="User", resource_id=user_id,
+                        resource_name=record.document.get("userName"),
                         detail={"teams_removed": len(left), "teams_removed_ids": left[: ev.MAX_LISTED_MEMBERS]})
             uow.commit()
             return {"id": user_id, "userName": record.document.get("userName"), "removedFromTeams": left}
@@ -259,7 +267,8 @@ class Management:
                 raise name_taken(name) from None
             added = uow.teams.add_members(org_id, record.id, member_ids) if member_ids else []
             self._audit(uow, org_id, actor, ev.ORG_TEAM_CREATE, status=201, resource_type="Team",
-                        resource_id=record.id, changed=["displayName"], detail=ev.member_detail(added, []))
+                        resource_id=record.id, changed=["displayName"], detail=ev.member_detail(added, []),
+                        resource_name=name)
             view = self._team_view(uow, org_id, record.id)
             uow.commit()
             return view
@@ -320,7 +329,7 @@ class Management:
                     raise name_taken(name) from None
             self._audit(uow, org_id, actor, ev.ORG_TEAM_RENAME, status=200, resource_type="Team",
                         resource_id=team_id, changed=["displayName"] if name != current else [],
-                        detail={"from": current, "to": name})
+                        detail={"from": current, "to": name}, resource_name=name)
             view = self._team_view(uow, org_id, team_id)
             uow.commit()
             return view
@@ -335,7 +344,7 @@ class Management:
             uow.teams.delete(org_id, team_id)
             name = record.document.get("displayName")
             self._audit(uow, org_id, actor, ev.ORG_TEAM_DELETE, status=204, resource_type="Team",
-                        resource_id=team_id,
+                        resource_id=team_id, resource_name=name,
                         detail={"name": name, "idp_managed": record.idp_managed, "members_removed": len(removed)})
             uow.commit()
             return {"id": team_id, "name": name, "membersRemoved": len(removed)}

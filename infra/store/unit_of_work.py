@@ -1,7 +1,7 @@
 """The SQL unit of work: the one way a change is recorded in the store.
 
 ``with SqlUnitOfWork(engine_or_connection) as uow:`` begins a transaction and offers the store's
-ports on it (``users``, ``teams``, ``organizations``, ``tokens``, ``views``); ``uow.record(event)``
+ports on it (``users``, ``teams``, ``organizations``, ``tokens``, ``views``, ``operators``); ``uow.record(event)``
 queues an audit event for the outbox, ``uow.decide(command, outcome, reply, event)`` writes a
 command's ledger row together with its event, and ``uow.commit()`` writes the queued events to the
 outbox and commits. Leaving the block without committing rolls back. Every writer goes through it:
@@ -15,8 +15,8 @@ outbox, which it writes itself) must be followed by a recorded event before the 
 a savepoint's release, ``flush`` or ``commit``, or those raise ``UnrecordedChange``.
 
 For the worker: ``savepoint()`` wraps one command (its queued events go if it rolls back),
-``flush()`` writes the queued events before the last deadline check, ``forget_relayed`` deletes
-relayed outbox rows in the same transaction. For the fence: ``lock_wait_ms`` bounds how long the
+``flush()`` writes the queued events before the last deadline check, ``forget_relayed`` logs and
+deletes relayed outbox rows in the same transaction. For the fence: ``lock_wait_ms`` bounds how long the
 transaction waits for a lock another transaction holds.
 """
 
@@ -28,18 +28,20 @@ from domain.clock import Clock
 from domain.commands import Command, Reply
 from domain.events import AuditEvent
 from domain.management import Management
+from domain.operators import Operators
 from domain.unit_of_work import UnrecordedChange
 from infra.ids import new_org_id, new_resource_id
 from infra.store import counts, ledger, outbox
 from infra.store.clock import utcnow
 from infra.store.engine import SQLITE_BUSY_TIMEOUT_MS
 from infra.store.management_views import SqlManagementViews
+from infra.store.operators import SqlOperators
 from infra.store.organizations import LOCK_ONLY, SqlOrganizations, SqlTokens
 from infra.store.repositories import SqlTeams, SqlUsers
-from infra.store.tables import audit_outbox, processed_commands, resource_counts
+from infra.store.tables import audit_outbox, processed_commands, provisioning_log, resource_counts
 
 # Written by the unit of work itself, each with its event: not changes that need one.
-_BOOKKEEPING = frozenset({processed_commands.name, audit_outbox.name, resource_counts.name})
+_BOOKKEEPING = frozenset({processed_commands.name, audit_outbox.name, provisioning_log.name, resource_counts.name})
 
 
 class SqlUnitOfWork:
@@ -79,6 +81,7 @@ class SqlUnitOfWork:
         self.organizations = SqlOrganizations(conn)
         self.tokens = SqlTokens(conn)
         self.views = SqlManagementViews(conn)
+        self.operators = SqlOperators(conn)
         return self
 
     @property
@@ -142,9 +145,9 @@ class SqlUnitOfWork:
         self._written += written
         return written
 
-    def forget_relayed(self, seqs: list[int]) -> None:
-        """Delete outbox rows already relayed to the stream (in this transaction)."""
-        outbox.forget_events(self.connection, list(seqs))
+    def forget_relayed(self, events: list[tuple[int, dict]]) -> None:
+        """Log and delete outbox events already relayed to the stream (in this transaction)."""
+        outbox.forget_events(self.connection, list(events))
 
     # -- the command ledger -------------------------------------------------------------------
 
@@ -193,6 +196,11 @@ class Savepoint:
         del self._uow._pending[self._mark:]
         self._uow._tally.restore(self._counted)
         self._uow._unrecorded = False
+
+
+def operator_service(source: Engine | Connection, *, clock: Clock = utcnow) -> Operators:
+    """Operators (``domain.operators``) on the SQL store."""
+    return Operators(SqlUnitOfWork(source), clock=clock)
 
 
 def management_service(source: Engine | Connection, *, clock: Clock = utcnow) -> Management:

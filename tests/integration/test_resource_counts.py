@@ -71,7 +71,7 @@ def test_the_migration_counts_the_rows_already_there(tmp_path):
         url, drop = f"sqlite:///{tmp_path / 'migrated.db'}", None
     engine = None
     try:
-        command.upgrade(alembic_config(url), "0004")
+        command.upgrade(alembic_config(url), "0006")
         engine = make_sync_engine(url)
         with engine.begin() as conn:
             conn.execute(text("INSERT INTO organizations (id, name, tier, scim_enabled, created_at) "

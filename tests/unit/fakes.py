@@ -18,7 +18,8 @@ from domain.filter.evaluate import value_predicate
 from domain.schema import registry
 from domain.events import AuditEvent
 from domain.management_views import Page
-from domain.organizations import NewToken, Organization
+from domain.operators import OperatorInfo
+from domain.organizations import NewToken, Organization, TokenInfo
 from domain.provisioning import TeamRecord, UserRecord, display_name_taken, user_name_taken
 from domain.unit_of_work import UnrecordedChange
 
@@ -211,13 +212,42 @@ class FakeTokens:
         self.rows[token_id] = {"org_id": org_id, "role": role, "name": name, "revoked": False}
         return NewToken(token_id, f"sgt-secret-{token_id}")
 
-    def revoke(self, token_id: str, when: datetime) -> str | None:
+    def revoke(self, token_id: str, when: datetime, org_id: str | None = None) -> str | None:
         row = self.rows.get(token_id)
-        if row is None or row["revoked"]:
+        if row is None or row["revoked"] or (org_id is not None and row["org_id"] != org_id):
             return None
         self.wrote()
         row["revoked"] = True
         return row["org_id"]
+
+    def all_of(self, org_id: str) -> list[TokenInfo]:
+        return [TokenInfo(token_id, row["role"], row["name"], datetime(2026, 1, 1), None,
+                          datetime(2026, 1, 1) if row["revoked"] else None)
+                for token_id, row in self.rows.items() if row["org_id"] == org_id]
+
+
+class FakeOperators:
+    def __init__(self, writes: Writes):
+        self.rows: dict[str, OperatorInfo] = {}
+        self.wrote = writes
+        self._ids = itertools.count(1)
+
+    def create(self, name: str, created: datetime) -> NewToken:
+        self.wrote()
+        operator_id = f"op{next(self._ids)}"
+        self.rows[operator_id] = OperatorInfo(operator_id, name, created, None, None)
+        return NewToken(operator_id, f"sgo-secret-{operator_id}")
+
+    def all(self) -> list[OperatorInfo]:
+        return list(self.rows.values())
+
+    def revoke(self, operator_id: str, when: datetime) -> bool:
+        row = self.rows.get(operator_id)
+        if row is None or row.revoked is not None:
+            return False
+        self.wrote()
+        self.rows[operator_id] = replace(row, revoked=when)
+        return True
 
 
 class FakeViews:
@@ -270,13 +300,14 @@ class FakeUnitOfWork:
         self.users, self.teams = fake_stores(self.writes)
         self.organizations = FakeOrganizations(self.writes)
         self.tokens = FakeTokens(self.writes)
+        self.operators = FakeOperators(self.writes)
         self.views = FakeViews(self.users, self.teams)
         self.committed: list[AuditEvent] = []  # the audit events of every committed transaction, in order
         self._open = False
 
     def _state(self):
         return copy.deepcopy((self.users.rows, self.teams.rows, self.teams.members, self.organizations.rows,
-                              self.tokens.rows))
+                              self.tokens.rows, self.operators.rows))
 
     def __enter__(self) -> FakeUnitOfWork:
         assert not self._open, "a unit of work is already open"
@@ -288,7 +319,7 @@ class FakeUnitOfWork:
     def __exit__(self, *exc: object) -> None:
         if self._open:  # left without commit: everything goes back
             (self.users.rows, self.teams.rows, self.teams.members, self.organizations.rows,
-             self.tokens.rows) = self._snapshot
+             self.tokens.rows, self.operators.rows) = self._snapshot
         self._open = False
 
     def record(self, event: AuditEvent) -> None:

@@ -158,9 +158,11 @@ class AuditEvent:
     external_id: str | None = None
     values: dict = field(default_factory=dict)
     old_values: dict = field(default_factory=dict)
-    # How long the command waited in the queue and took to apply (set by the worker).
+    # How long the command waited in the queue and took to apply, and the batch it was applied
+    # in (set by the worker: the batch leads to the worker's log lines, ``batch_id``).
     queue_wait_ms: float | None = None
     apply_ms: float | None = None
+    batch_id: str | None = None
 
     def to_dict(self) -> dict:
         # Shallow (dataclasses.asdict deep-copies): one event per command, on the worker's hot path.

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -30,6 +31,9 @@ from infra.store import ledger
 from infra.store.clock import utcnow
 from infra.store.fence import dead_letter_error
 from infra.store.unit_of_work import SqlUnitOfWork
+
+# The batch being applied on this thread (``worker.tasks`` sets it; None outside a batch task).
+CURRENT_BATCH: ContextVar[str | None] = ContextVar("scimgate_current_batch", default=None)
 
 log = get_logger(__name__)
 
@@ -200,8 +204,10 @@ class BatchApplier:
         return self._decide(uow, command, ledger.REJECTED, reply, event)
 
     def _timed(self, event: ev.AuditEvent, command: Command, started: float) -> ev.AuditEvent:
-        """How long ``command`` waited in the queue and took to apply, on its event (for the log)."""
+        """How long ``command`` waited in the queue and took to apply, and in which batch, on its
+        event (for the log)."""
         event.apply_ms = round(max(0.0, self.clock() - started) * 1000, 3)
+        event.batch_id = CURRENT_BATCH.get()
         if self.command_timeout is not None:
             event.queue_wait_ms = round(max(0.0, started - command.deadline + self.command_timeout) * 1000, 3)
         return event

@@ -14,6 +14,7 @@ from infra.metrics import pipeline as metrics
 from infra.redis import deadletter, org_outcomes
 from infra.redis.replies import add_claims
 from worker.app import app, heartbeat, runtime
+from worker.apply import CURRENT_BATCH
 from worker.publisher import PUBLISH_PATIENCE_SECONDS, send_patiently
 
 log = get_logger(__name__)
@@ -74,11 +75,14 @@ def _apply(rt, commands: list[Command], batch_id: str | None = None) -> None:
     for command in commands:
         metrics.QUEUE_WAIT.observe(max(0.0, started - command.deadline + rt.settings.command_timeout))
     relayed = rt.relay.take_relayed()
+    batch = CURRENT_BATCH.set(batch_id)
     try:
         decided, events = rt.applier.apply(commands, forget=relayed)
     except Exception:
         rt.relay.give_back_relayed(relayed)
         raise
+    finally:
+        CURRENT_BATCH.reset(batch)
     committed = time.time()
     _publish(rt, decided, events, until=max(command.deadline for command in commands))
     metrics.BATCH_SIZE.observe(len(commands))

@@ -82,6 +82,7 @@ def entry_fields(event: dict) -> dict:
         "user_agent": _cut(event.get("user_agent"), 256),
         "queue_wait_ms": event.get("queue_wait_ms"),
         "apply_ms": event.get("apply_ms"),
+        "batch_id": _cut(event.get("batch_id"), 64),
     }
 
 
@@ -114,6 +115,7 @@ def entry_view(row) -> dict:
         "tokenId": row.token_id,
         "requestId": row.request_id,
         "commandId": row.command_id,
+        "batchId": row.batch_id,
         "userAgent": row.user_agent,
         "queueWaitMs": row.queue_wait_ms,
         "applyMs": row.apply_ms,

@@ -197,6 +197,7 @@ provisioning_log = Table(
     Column("user_agent", String(256), nullable=True),
     Column("queue_wait_ms", Float, nullable=True),
     Column("apply_ms", Float, nullable=True),
+    Column("batch_id", String(64), nullable=True),  # the worker's batch (its log lines' batch_id)
     Index("ix_provisioning_log_org_time", "org_id", "time", "seq"),
     Index("ix_provisioning_log_org_resource_id", "org_id", "resource_id", "time", "seq"),
     Index("ix_provisioning_log_org_name_key", "org_id", "name_key", "time", "seq"),

@@ -1,5 +1,5 @@
 """One operation traced through the JSON logs: from the IdP's X-Request-Id to the ingress's
-command id, the worker's batch and its decision, and the audit event."""
+command id, the worker's batch and its decision, the audit event, and its provisioning log entry."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import uuid
 import orjson
 
 from tests.e2e.scim_bodies import okta_user
+from tests.e2e.test_provisioning_log import log_api, wait_for_entries
 
 
 def _log_lines(stack) -> list[dict]:
@@ -43,6 +44,11 @@ def test_a_request_id_leads_to_the_command_the_batch_and_the_event(stack, org, s
     assert _wait_for(stack, lambda line: line.get("event") == "batch_applied" and line.get("batch_id") == decided["batch_id"])
     events = [e for e in stack.audit_events(org.id, wait_for=1) if e.get("request_id") == request_id]
     assert [e.get("command_id") for e in events] == [command_id]
+    assert events[0]["batch_id"] == decided["batch_id"]
+    # The provisioning log's entry leads to the same command, batch, event and stored user.
+    entries = wait_for_entries(log_api(stack, org.token, org.id), {"request_id": request_id}, 1)
+    assert [(e["commandId"], e["batchId"], e["id"], e["resource"]["id"]) for e in entries] == [
+        (command_id, decided["batch_id"], events[0]["event_id"], created.json()["id"])]
 
 
 def test_a_bulk_request_logs_every_command_id(stack, org, scim):

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, false
 
 from domain.errors import InvalidFilter, InvalidValue, ScimError
-from domain.filter.ast import AttrPath
+from domain.filter.ast import AttrPath, Compare
 from domain.filter.parser import parse_filter, parse_patch_path
 from domain.listing import ListParams
 from infra.store import counts, queries
 from infra.store.anchors import ANCHORS
 from infra.store.cursors import CursorCodec, Position
 from infra.store.filter_sql import compile_filter, sort_column
+from infra.store.filter_sql.templates import lookup_template
 from infra.store.tables import teams, users
 
 TABLES = {"User": users, "Group": teams}
@@ -32,6 +33,16 @@ async def list_page(conn, org_id: str, resource_types: list[str], params: ListPa
                     cursor_timeout: int) -> "Page":
     """One page of the organization's resources of ``resource_types`` (in that order): by index,
     or, when ``params.cursor`` is not None, by cursor (signed with ``cursor_key``)."""
+    if params.cursor is None and params.filter and not params.sort_by and len(resource_types) == 1:
+        kind = resource_types[0]
+        flt = parse_filter(params.filter)
+        template = lookup_template(kind, flt, conn.dialect.name)
+        if template is not None:  # attr eq "value": the lookups IdPs make
+            assert isinstance(flt, Compare) and isinstance(flt.value, str)
+            total, rows = await queries.lookup_page(conn, TABLES[kind], org_id, template, flt.value,
+                                                    params.start_index - 1, params.count)
+            source = Source(kind, template.where, queries.ordering(TABLES[kind]))
+            return Page([(source, row) for row in rows], total=total, start_index=params.start_index)
     sources = compile_sources(resource_types, params, conn.dialect.name)
     if params.cursor is None:
         return await index_page(conn, org_id, sources, params.start_index, params.count)

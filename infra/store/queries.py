@@ -8,6 +8,7 @@ from sqlalchemy import ColumnElement, and_, bindparam, case, false, func, litera
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from infra.store.columns import group_ref, member_query, member_refs
+from infra.store.filter_sql.templates import Template
 from infra.store.repositories import chunks
 from infra.store.tables import team_members, teams, users
 
@@ -90,6 +91,35 @@ async def page(conn: AsyncConnection, table, org_id: str, where, order: Ordering
     if offset == 0 and len(rows) < limit:
         return len(rows), rows
     return await count(conn, table, org_id, where), rows
+
+
+_LOOKUPS: dict[tuple[str, int], tuple] = {}  # (table, id(template)) -> (template, page, count)
+
+
+def _lookup_statements(table, template: Template):
+    key = (table.name, id(template))
+    found = _LOOKUPS.get(key)
+    if found is None or found[0] is not template:
+        conditions = [table.c.org_id == bindparam("org"), template.where]
+        page = (select(table).where(*conditions).order_by(table.c.seq)
+                .offset(bindparam("offset")).limit(bindparam("limit")))
+        found = (template, page, select(func.count()).select_from(table).where(*conditions))
+        _LOOKUPS[key] = found
+    return found[1], found[2]
+
+
+async def lookup_page(conn: AsyncConnection, table, org_id: str, template: Template, value: str, offset: int,
+                      limit: int):
+    """``(total, rows)`` for a page of the lookup ``template`` of ``value`` (``attr eq value``), in
+    creation order: statements built once per template, only the values bound per request."""
+    page, counting = _lookup_statements(table, template)
+    params = {"org": org_id, **template.params(value)}
+    if limit <= 0:
+        return (await conn.execute(counting, params)).scalar_one(), []
+    rows = list(await conn.execute(page, {**params, "offset": offset, "limit": limit}))
+    if offset == 0 and len(rows) < limit:
+        return len(rows), rows
+    return (await conn.execute(counting, params)).scalar_one(), rows
 
 
 def _beyond(order: Ordering, position: list, backward: bool) -> ColumnElement[bool]:

@@ -628,3 +628,44 @@ def test_the_column_table_is_what_the_tables_hold_and_the_domain_bounds():
         bounded = {name for (name, *rest), where in mapped.items()
                    if not rest and getattr(table.c[where.column].type, "length", None) == MAX_INDEXED_STRING}
         assert bounded == set(INDEXED[resource_type])
+
+
+# -- lookup templates: ``attr eq "value"`` compiled once per attribute ----------------------------
+
+LOOKUPS = {
+    "User": ["userName", "externalId", "id", "displayName", "name.familyName", "name.givenName", "title",
+             "nickName", "emails", "emails.value", "emails.type", "phoneNumbers.value", "ims.value", "active",
+             "meta.created", "meta.lastModified", "meta.resourceType", "groups", "groups.value",
+             f"{ENT}:employeeNumber", f"{ENT}:department", f"{ENT}:manager.value", f"{CORE}:userName"],
+    "Group": ["displayName", "externalId", "id", "members", "members.value", "meta.resourceType"],
+}
+VALUES = ["Alice.Smith@Example.com", "alice.smith@example.com", "ALICE.SMITH@EXAMPLE.COM", "bob", "BOB",
+          "ext-Alice", "EXT-ALICE", "jyoung", "Alice Smith", "Smith", "smith", "Engineer", "", "alice@example.com",
+          "ALICE@example.com", "work", "+1 555 0100", "carol@xmpp", "true", "True", "false", "00123", "42", "R&D",
+          "sales", "Dävé", "DÄVÉ", "Engineering", "engineering", "g-eng", "User", "Group", "user",
+          "2024-01-10T10:00:00Z", "nobody", *IDS.values(), IDS["alice"].upper()]
+
+
+@pytest.mark.parametrize("resource_type", ["User", "Group"])
+def test_a_lookup_template_selects_exactly_what_its_filter_does(store, resource_type):
+    from infra.store.filter_sql.templates import lookup_template
+
+    table = tables.users if resource_type == "User" else tables.teams
+    templated = 0
+    for path in LOOKUPS[resource_type]:
+        for value in VALUES:
+            text = f'{path} eq "{value}"'
+            try:
+                expected = _query(store, resource_type, text)
+            except InvalidFilter:
+                expected = None
+            template = lookup_template(resource_type, parse_filter(text), store.dialect.name)
+            if template is None:
+                continue
+            templated += 1
+            assert expected is not None, text
+            with store.connect() as conn:
+                rows = conn.execute(select(table.c.id).where(table.c.org_id == ORG, template.where),
+                                    template.params(value)).scalars()
+                assert _names(rows) == expected, text
+    assert templated >= len(VALUES) * 3  # at least userName/externalId/id (or displayName/…) had templates

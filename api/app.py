@@ -6,6 +6,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from api import health, management
+from api.dashboard import dashboard_app
 from api.auth import Authenticator
 from api.keys import AUTHENTICATOR, CURSOR_KEY, DISPATCHER, ENGINE, REDIS, SETTINGS
 from api.limits import rate_limits
@@ -68,4 +69,5 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/metrics", health.metrics)
     app.add_subapp(SCIM_PREFIX, scim_app())  # the SCIM API: every request authorised by its middleware
     app.add_subapp(management.API_PREFIX, management.management_app())  # the organization management API
+    app.add_subapp("/dashboard", dashboard_app(settings))  # the live ops dashboard (its own session fence)
     return app

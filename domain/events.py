@@ -64,6 +64,10 @@ ORG_SCIM_ENABLE = "org:scim:enable"
 ORG_SCIM_DISABLE = "org:scim:disable"
 ORG_AUTH_REFUSED = "org:auth:refused"
 
+# Operators, the service's own ops team (``domain.operators``): events of no organization.
+OPERATOR_CREATE = "operator:create"
+OPERATOR_REVOKE = "operator:revoke"
+
 SUCCESS = "success"
 FAILURE = "failure"
 EXPIRED = "expired"

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol, Self
 if TYPE_CHECKING:
     from domain.events import AuditEvent
     from domain.management_views import ManagementViews
+    from domain.operators import OperatorStore
     from domain.organizations import OrganizationStore, TokenStore
     from domain.provisioning import TeamStore, UserStore
 
@@ -38,6 +39,8 @@ class UnitOfWork(Protocol):
     def tokens(self) -> TokenStore: ...
     @property
     def views(self) -> ManagementViews: ...
+    @property
+    def operators(self) -> OperatorStore: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(self, *exc: object) -> None: ...

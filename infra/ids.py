@@ -21,6 +21,10 @@ def new_token_id() -> str:
     return "tok" + "".join(secrets.choice(_ALPHABET) for _ in range(21))
 
 
+def new_operator_id() -> str:
+    return "op" + "".join(secrets.choice(_ALPHABET) for _ in range(22))
+
+
 def new_resource_id() -> str:
     return str(uuid.uuid4())
 

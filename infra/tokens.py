@@ -12,10 +12,16 @@ import hmac
 import secrets
 
 TOKEN_PREFIX = "sgt"
+# Operator tokens (``domain.operators``) start differently, so a lookup knows which table to ask.
+OPERATOR_TOKEN_PREFIX = "sgo"
 
 
-def new_token() -> str:
-    return f"{TOKEN_PREFIX}{secrets.token_urlsafe(32)}"
+def new_token(prefix: str = TOKEN_PREFIX) -> str:
+    return f"{prefix}{secrets.token_urlsafe(32)}"
+
+
+def is_operator_token(token: str) -> bool:
+    return token.startswith(OPERATOR_TOKEN_PREFIX)
 
 
 def hash_token(token: str) -> str:

@@ -12,6 +12,7 @@ from scimgate.admin import (
     cmd_audit_tail, cmd_deadletters, cmd_org_create, cmd_org_list, cmd_scim, cmd_teams_list, cmd_teams_show,
     cmd_token_create, cmd_token_revoke, cmd_users_delete, cmd_users_list, cmd_users_show,
 )
+from scimgate.admin_tokens import add_operator_commands
 from scimgate.arguments import settings_from
 
 
@@ -81,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = token.add_parser("revoke", parents=[common], help="revoke a token by id")
     p.add_argument("id")
     p.set_defaults(func=cmd_token_revoke)
+
+    add_operator_commands(sub, common)
 
     scim = sub.add_parser("scim", help="turn SCIM provisioning on or off").add_subparsers(dest="action", required=True)
     for action in ("enable", "disable"):

@@ -45,7 +45,7 @@ from infra.celery_config import APPLY_BATCH_TASK, celery_settings
 from infra.config import Settings
 from infra.ids import new_command_id
 from infra.logging import get_logger
-from infra.redis import deadletter
+from infra.redis import deadletter, ingress_queue
 from infra.redis.replies import ReplyListener, cancel_and_wait
 from infra.redis.scheduling import DONE, DROPPED, PENDING, SENT, Flight, Schedule
 from infra.redis.wire import SERIALIZER, encode_command
@@ -131,6 +131,11 @@ class CommandDispatcher:
     async def stop(self) -> None:
         for task in self._tasks:
             await cancel_and_wait(task)
+        if self._redis is not None:
+            try:
+                await ingress_queue.withdraw(self._redis, self.settings.queue_name, self.reply_to)
+            except Exception:  # Redis gone: the report goes stale and is pruned by readers
+                pass
         await self.listener.stop()
         self._executor.shutdown(wait=False, cancel_futures=True)
         if self._redis is not None:
@@ -257,6 +262,7 @@ class CommandDispatcher:
         while True:
             await asyncio.sleep(STAMP_INTERVAL_SECONDS)
             try:
+                await self._report_waiting()
                 stamps = await roster.refresh()
                 if stamps is None:  # Redis unreachable: judge nobody, but remember it
                     redis_lost_at = redis_lost_at or time.monotonic()
@@ -283,6 +289,16 @@ class CommandDispatcher:
                 raise
             except Exception as exc:  # the watchdog must outlive any one failure
                 log.warning("dispatcher_watch_error", error=str(exc)[:200])
+
+    async def _report_waiting(self) -> None:
+        """Tell the ops snapshot (``infra.ops_snapshot``) how many commands wait here, since when."""
+        assert self._redis is not None, "started"
+        deadlines = [flight.command.deadline for flight in self._flights.values()]
+        oldest = min(deadlines) - self.settings.command_timeout if deadlines else None
+        try:
+            await ingress_queue.report(self._redis, self.settings.queue_name, self.reply_to, len(deadlines), oldest)
+        except Exception:  # Redis unreachable: the roster refresh below says so
+            pass
 
     async def _recover(self, batch: _Batch) -> None:
         """Decide the commands of a batch whose worker is gone (or that may have vanished with an

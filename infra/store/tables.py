@@ -62,6 +62,19 @@ api_tokens = Table(
     Index("ix_api_tokens_org_id", "org_id"),
 )
 
+# The service's own ops team: a role above organizations (``domain.operators``). Like an
+# organization's tokens, an operator's token is shown once and stored only as its hash.
+operators = Table(
+    "operators",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("last_used_at", DateTime, nullable=True),
+    Column("revoked_at", DateTime, nullable=True),
+)
+
 users = Table(
     "users",
     metadata,

@@ -1,7 +1,7 @@
 """The SQL unit of work: the one way a change is recorded in the store.
 
 ``with SqlUnitOfWork(engine_or_connection) as uow:`` begins a transaction and offers the store's
-ports on it (``users``, ``teams``, ``organizations``, ``tokens``, ``views``); ``uow.record(event)``
+ports on it (``users``, ``teams``, ``organizations``, ``tokens``, ``views``, ``operators``); ``uow.record(event)``
 queues an audit event for the outbox, ``uow.decide(command, outcome, reply, event)`` writes a
 command's ledger row together with its event, and ``uow.commit()`` writes the queued events to the
 outbox and commits. Leaving the block without committing rolls back. Every writer goes through it:
@@ -28,12 +28,14 @@ from domain.clock import Clock
 from domain.commands import Command, Reply
 from domain.events import AuditEvent
 from domain.management import Management
+from domain.operators import Operators
 from domain.unit_of_work import UnrecordedChange
 from infra.ids import new_org_id, new_resource_id
 from infra.store import ledger, outbox
 from infra.store.clock import utcnow
 from infra.store.engine import SQLITE_BUSY_TIMEOUT_MS
 from infra.store.management_views import SqlManagementViews
+from infra.store.operators import SqlOperators
 from infra.store.organizations import LOCK_ONLY, SqlOrganizations, SqlTokens
 from infra.store.repositories import SqlTeams, SqlUsers
 from infra.store.tables import audit_outbox, processed_commands
@@ -78,6 +80,7 @@ class SqlUnitOfWork:
         self.organizations = SqlOrganizations(conn)
         self.tokens = SqlTokens(conn)
         self.views = SqlManagementViews(conn)
+        self.operators = SqlOperators(conn)
         return self
 
     @property
@@ -188,6 +191,11 @@ class Savepoint:
         self._nested.rollback()
         del self._uow._pending[self._mark:]
         self._uow._unrecorded = False
+
+
+def operator_service(source: Engine | Connection, *, clock: Clock = utcnow) -> Operators:
+    """Operators (``domain.operators``) on the SQL store."""
+    return Operators(SqlUnitOfWork(source), clock=clock)
 
 
 def management_service(source: Engine | Connection, *, clock: Clock = utcnow) -> Management:

@@ -18,6 +18,7 @@ from domain.filter.evaluate import value_predicate
 from domain.schema import registry
 from domain.events import AuditEvent
 from domain.management_views import Page
+from domain.operators import OperatorInfo
 from domain.organizations import NewToken, Organization
 from domain.provisioning import TeamRecord, UserRecord, display_name_taken, user_name_taken
 from domain.unit_of_work import UnrecordedChange
@@ -220,6 +221,30 @@ class FakeTokens:
         return row["org_id"]
 
 
+class FakeOperators:
+    def __init__(self, writes: Writes):
+        self.rows: dict[str, OperatorInfo] = {}
+        self.wrote = writes
+        self._ids = itertools.count(1)
+
+    def create(self, name: str, created: datetime) -> NewToken:
+        self.wrote()
+        operator_id = f"op{next(self._ids)}"
+        self.rows[operator_id] = OperatorInfo(operator_id, name, created, None, None)
+        return NewToken(operator_id, f"sgo-secret-{operator_id}")
+
+    def all(self) -> list[OperatorInfo]:
+        return list(self.rows.values())
+
+    def revoke(self, operator_id: str, when: datetime) -> bool:
+        row = self.rows.get(operator_id)
+        if row is None or row.revoked is not None:
+            return False
+        self.wrote()
+        self.rows[operator_id] = replace(row, revoked=when)
+        return True
+
+
 class FakeViews:
     """Just enough of the read model to show what the service changed."""
 
@@ -270,13 +295,14 @@ class FakeUnitOfWork:
         self.users, self.teams = fake_stores(self.writes)
         self.organizations = FakeOrganizations(self.writes)
         self.tokens = FakeTokens(self.writes)
+        self.operators = FakeOperators(self.writes)
         self.views = FakeViews(self.users, self.teams)
         self.committed: list[AuditEvent] = []  # the audit events of every committed transaction, in order
         self._open = False
 
     def _state(self):
         return copy.deepcopy((self.users.rows, self.teams.rows, self.teams.members, self.organizations.rows,
-                              self.tokens.rows))
+                              self.tokens.rows, self.operators.rows))
 
     def __enter__(self) -> FakeUnitOfWork:
         assert not self._open, "a unit of work is already open"
@@ -288,7 +314,7 @@ class FakeUnitOfWork:
     def __exit__(self, *exc: object) -> None:
         if self._open:  # left without commit: everything goes back
             (self.users.rows, self.teams.rows, self.teams.members, self.organizations.rows,
-             self.tokens.rows) = self._snapshot
+             self.tokens.rows, self.operators.rows) = self._snapshot
         self._open = False
 
     def record(self, event: AuditEvent) -> None:

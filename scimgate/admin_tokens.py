@@ -1,0 +1,69 @@
+"""The token commands of ``scimgate``: operators (``scimgate operator create|list|revoke``) and the
+listing of an organization's tokens (``scimgate token list``). Tokens are shown once, when made;
+listings show ids, roles and times, never a token or its hash."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from scimgate.arguments import engine_for, print_result, settings_from
+
+
+def _on_store(args, make_service, use):
+    engine = engine_for(settings_from(args))
+    try:
+        return use(make_service(engine))
+    finally:
+        engine.dispose()
+
+
+def _operators(args, use):
+    from infra.store.unit_of_work import operator_service
+
+    return _on_store(args, operator_service, use)
+
+
+def cmd_operator_create(args) -> int:
+    made = _operators(args, lambda ops: ops.create(args.name))
+    if not args.json:  # the id on stderr: `TOKEN=$(scimgate operator create …)` still gets the token
+        print(f"operator id: {made.id}", file=sys.stderr)
+    print_result({"token": made.token, "id": made.id}, args.json, made.token)
+    return 0
+
+
+def _when(value: str | None) -> str:
+    return value or "-"
+
+
+def cmd_operator_list(args) -> int:
+    found = [operator.to_dict() for operator in _operators(args, lambda ops: ops.all())]
+    if args.json:
+        print(json.dumps(found))
+        return 0
+    print("ID\tNAME\tCREATED\tLAST USED\tREVOKED")
+    for op in found:
+        print(f"{op['id']}\t{op['name']}\t{op['created']}\t{_when(op['lastUsed'])}\t{_when(op['revoked'])}")
+    return 0
+
+
+def cmd_operator_revoke(args) -> int:
+    revoked = _operators(args, lambda ops: ops.revoke(args.id))
+    print("revoked" if revoked else "no such live operator")
+    return 0 if revoked else 1
+
+
+def add_operator_commands(sub, common) -> None:
+    """``scimgate operator …`` on the top-level subparsers ``sub``."""
+    operator = sub.add_parser("operator", help="operators: the service's own ops team").add_subparsers(
+        dest="operator_command", required=True)
+    p = operator.add_parser("create", parents=[common], help="create an operator (its token shown once)")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_operator_create)
+    p = operator.add_parser("list", parents=[common], help="list operators (never their tokens)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_operator_list)
+    p = operator.add_parser("revoke", parents=[common], help="revoke an operator by id")
+    p.add_argument("id")
+    p.set_defaults(func=cmd_operator_revoke)

@@ -15,6 +15,7 @@ from api.scim_app import SCIM_PREFIX, scim_app
 from domain.errors import Unavailable
 from infra.config import Settings
 from infra.redis.cursor_secret import CursorKey
+from infra.ops_snapshot import read_snapshot
 from infra.redis.dispatcher import CommandDispatcher
 from infra.store.engine import make_async_engine
 from infra.store.fence import StoreFence
@@ -69,5 +70,9 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/metrics", health.metrics)
     app.add_subapp(SCIM_PREFIX, scim_app())  # the SCIM API: every request authorised by its middleware
     app.add_subapp(management.API_PREFIX, management.management_app())  # the organization management API
-    app.add_subapp("/dashboard", dashboard_app(settings))  # the live ops dashboard (its own session fence)
+
+    async def snapshot() -> dict:
+        return (await read_snapshot(app[REDIS], app[ENGINE], settings)).to_dict()
+
+    app.add_subapp("/dashboard", dashboard_app(settings, snapshot=snapshot))  # the live ops dashboard
     return app

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import hmac
+import time
 from urllib.parse import urlsplit
 
 import orjson
@@ -21,10 +22,12 @@ from aiohttp import web
 
 from api.dashboard import pages
 from api.dashboard.keys import SESSION, SESSIONS
+from api.keys import ENGINE
 from api.origin import public_origin
 from infra.logging import get_logger
 from infra.outages import is_transient, is_unavailable
 from infra.redis.dashboard_sessions import Session
+from infra.store.dashboard_queries import credential_active
 
 log = get_logger(__name__)
 
@@ -91,6 +94,26 @@ async def _check_csrf(request: web.Request, current: Session | None) -> None:
         raise web.HTTPForbidden(reason="The form has expired or did not come from this dashboard; reload the page")
 
 
+# A session's token is looked up again (revoked? deleted?) at most this often per process.
+RECHECK_SECONDS = 10.0
+_checked: dict[str, float] = {}
+
+
+async def _still_valid(request: web.Request, current: Session) -> bool:
+    now = time.monotonic()
+    if now - _checked.get(current.id, -1e9) < RECHECK_SECONDS:
+        return True
+    async with request.config_dict[ENGINE].connect() as conn:
+        active = await credential_active(conn, current.viewer)
+    if len(_checked) > 10_000:
+        _checked.clear()
+    if active:
+        _checked[current.id] = now
+    else:
+        _checked.pop(current.id, None)
+    return active
+
+
 @web.middleware
 async def guard(request: web.Request, handler):
     try:
@@ -114,6 +137,9 @@ async def _guarded(request: web.Request, handler):
     sessions = request.config_dict[SESSIONS]
     cookie = request.cookies.get(COOKIE, "")
     current = await sessions.get(cookie) if cookie else None
+    if current is not None and not await _still_valid(request, current):
+        await sessions.delete(current.id)
+        current = None
     if request.method == "POST":
         await _check_csrf(request, current if request.path not in PUBLIC else None)
     if current is not None:

@@ -20,8 +20,10 @@ from api.dashboard.keys import SESSION, SESSIONS, SIGNIN_BUCKETS
 from api.keys import AUTHENTICATOR
 from api.limits import Limits
 from domain.ratelimit import retry_after
-from domain.viewers import ORGANIZATION, Viewer
+from domain.viewers import OPERATOR, ORGANIZATION, Viewer
 from infra.logging import get_logger
+from infra.store.operators import OperatorPrincipal
+from infra.store.organizations import TokenGrant
 
 log = get_logger(__name__)
 
@@ -31,9 +33,11 @@ INVALID = "That token is not valid for the dashboard."
 
 async def viewer_for(request: web.Request, token: str) -> Viewer | None:
     """Who ``token`` signs in as, or None."""
-    grant = await request.config_dict[AUTHENTICATOR].grant_for(token)
-    if grant is not None:
-        return Viewer(ORGANIZATION, grant.token_id, grant.org.name, grant.org.id, grant.role)
+    principal = await request.config_dict[AUTHENTICATOR].principal_for(token)
+    if isinstance(principal, OperatorPrincipal):
+        return Viewer(OPERATOR, principal.operator_id, principal.name)
+    if isinstance(principal, TokenGrant):
+        return Viewer(ORGANIZATION, principal.token_id, principal.org.name, principal.org.id, principal.role)
     return None
 
 

@@ -98,7 +98,8 @@ class LiveFeed:
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=2.0)
         for sub in list(self.subscribers):
             self._drop(sub)
 

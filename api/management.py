@@ -2,7 +2,8 @@
 
 What an organization's admins (and the CLI's twin commands) use to see the organization as SCIM
 left it and to fix what the IdP cannot: list and show users and Teams, delete a leftover account,
-manage Teams made before SCIM was turned on, and turn SCIM on or off.
+manage Teams made before SCIM was turned on, and turn SCIM on or off; its tokens (``api.tokens``)
+and its provisioning log (``api.provisioning_log``, also across organizations for operators).
 
 Auth: the same Organization API tokens as SCIM (``Authorization: Bearer``). Reads take a Member or
 Owner token of the organization; writes take an Owner token. A token of another organization gets
@@ -180,6 +181,11 @@ async def org_token(request: web.Request, handler):
     return await handler(request)
 
 
+def grant_of(request: web.Request) -> TokenGrant:
+    """The grant the ``org_token`` middleware authorised this request of an organization with."""
+    return request[_GRANT]
+
+
 def _actor(request: web.Request, grant: TokenGrant) -> ManagementActor:
     return ManagementActor(
         via="api",
@@ -337,6 +343,20 @@ async def set_scim(request: web.Request) -> web.Response:
     return json_response(await _write(request, lambda m, org, actor: m.set_scim(org, enabled, actor)))
 
 
+# For the sibling modules of this sub-application's routes (``api.tokens``, ``api.provisioning_log``).
+read, write, read_json_body = _read, _write, _body
+
+
+def _routes() -> tuple[tuple[str, dict], ...]:
+    from api import provisioning_log, tokens  # they build on this module's helpers
+
+    return ROUTES + (
+        ("/tokens", {"GET": tokens.list_tokens, "POST": tokens.create_token}),
+        ("/tokens/{token_id}", {"DELETE": tokens.revoke_token}),
+        ("/provisioning-log", {"GET": provisioning_log.organization_log}),
+    )
+
+
 ROUTES: tuple[tuple[str, dict], ...] = (
     ("", {"GET": show_organization}),
     ("/", {"GET": show_organization}),
@@ -356,9 +376,12 @@ def management_app() -> web.Application:
     """The management API, a sub-application under ``/api/v1/`` fenced by its own middlewares:
     JSON errors for every failure (404 and 405 included) and the organization token check for
     every route of an organization, so no handler can forget either."""
+    from api.provisioning_log import every_organization_log
+
     app = web.Application(middlewares=[json_errors, org_token])
-    for suffix, methods in ROUTES:
+    for suffix, methods in _routes():
         resource = app.router.add_resource(ORGANIZATION + suffix)
         for method, handler in methods.items():
             resource.add_route(method, handler)
+    app.router.add_resource("/provisioning-log").add_route("GET", every_organization_log)  # operators only
     return app

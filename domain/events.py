@@ -123,7 +123,10 @@ def clean_text(value, limit: int) -> str:
 
 
 def event_org_id(raw) -> str:
-    """An organization id from a URL: kept when it has the shape of one, else a bounded escaped form."""
+    """An organization id from a URL: kept when it has the shape of one, else a bounded escaped form
+    (None: a request of no organization, "")."""
+    if raw is None:
+        return ""
     if isinstance(raw, str) and ORG_ID.fullmatch(raw):
         return raw
     return "invalid:" + clean_text(raw or "", MAX_INVALID_ORG_ID)
@@ -146,6 +149,17 @@ class AuditEvent:
     changed: list[str] = field(default_factory=list)
     detail: dict = field(default_factory=dict)
     event_id: str = field(default_factory=new_event_id)
+    # What the resource is called (userName / displayName) and its externalId, so the
+    # provisioning log can be searched by them; the new (and, where the worker had them, old)
+    # values of the changed attributes (``describe_resource``). Never a password: the stored
+    # document never holds one (``domain.secrets``).
+    resource_name: str | None = None
+    external_id: str | None = None
+    values: dict = field(default_factory=dict)
+    old_values: dict = field(default_factory=dict)
+    # How long the command waited in the queue and took to apply (set by the worker).
+    queue_wait_ms: float | None = None
+    apply_ms: float | None = None
 
     def to_dict(self) -> dict:
         # Shallow (dataclasses.asdict deep-copies): one event per command, on the worker's hot path.
@@ -155,6 +169,63 @@ class AuditEvent:
 
 
 _EVENT_FIELDS = tuple(f.name for f in fields(AuditEvent))
+
+
+# The values an event shows of a resource: none of these (members are counted in ``detail``),
+# each at most this long as JSON (else a marker saying how long it was).
+NOT_SHOWN = frozenset({"members", "password", "schemas"})
+MAX_VALUE_CHARS = 1024
+MAX_NAME = 512
+
+
+def _shown(value):
+    import json
+
+    text = json.dumps(value, default=str)
+    return value if len(text) <= MAX_VALUE_CHARS else f"…[{len(text)} chars, not kept]"
+
+
+def _value_of(document: dict, name: str):
+    if name in document:
+        return document[name]
+    urn, _, attr = name.rpartition(":")
+    root = document.get(urn) if urn else None
+    return root.get(attr) if isinstance(root, dict) else None
+
+
+def _values(document: dict | None, names: list[str]) -> dict:
+    if not document:
+        return {}
+    found = {}
+    for name in names:
+        if name in NOT_SHOWN:
+            continue
+        value = _value_of(document, name)
+        if value is not None:
+            found[name] = _shown(value)
+    return found
+
+
+def _name_of(document: dict | None) -> str | None:
+    if not document:
+        return None
+    name = document.get("userName") or document.get("displayName")
+    return clean_text(name, MAX_NAME) if isinstance(name, str) and name else None
+
+
+def _external_id_of(document: dict | None) -> str | None:
+    value = document.get("externalId") if document else None
+    return clean_text(value, MAX_NAME) if isinstance(value, str) and value else None
+
+
+def describe_resource(event: AuditEvent, document: dict | None, *, before: dict | None = None) -> AuditEvent:
+    """Name ``event``'s resource (from its stored ``document``, else the one ``before`` the
+    change) and show the new and old values of its changed attributes."""
+    event.resource_name = _name_of(document) or _name_of(before) or event.resource_name
+    event.external_id = _external_id_of(document) or _external_id_of(before) or event.external_id
+    event.values = _values(document, event.changed)
+    event.old_values = _values(before, event.changed) if before is not None else {}
+    return event
 
 
 def member_detail(added: list[str], removed: list[str]) -> dict:
@@ -208,6 +279,7 @@ class AuditEvents:
     def _of_command(self, command: Command, action: str, outcome: str, status: int, resource_id: str | None,
                     **fields) -> AuditEvent:
         """What every command's event says: who asked, for what, through which request."""
+        body = getattr(command, "body", None)  # a POST's or PUT's: names the resource even if refused
         return AuditEvent(
             action=action,
             org_id=command.org_id,
@@ -221,6 +293,8 @@ class AuditEvents:
             command_id=command.id,
             request_id=command.request_id,
             status=status,
+            resource_name=_name_of(body),
+            external_id=_external_id_of(body),
             **fields,
         )
 

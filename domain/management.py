@@ -179,12 +179,19 @@ class Management:
             uow.commit()
             return token
 
-    def revoke_token(self, token_id: str, actor: ManagementActor = CLI) -> bool:
+    def tokens(self, org_id: str) -> list[dict]:
+        """The organization's tokens: ids, roles and times, never a token or its hash."""
         with self.uow as uow:
-            org_id = uow.tokens.revoke(token_id, self.clock())
-            if org_id is None:
+            self._org(uow, org_id)
+            return [token.to_dict() for token in uow.tokens.all_of(org_id)]
+
+    def revoke_token(self, token_id: str, actor: ManagementActor = CLI, *, org_id: str | None = None) -> bool:
+        """Revoke a live token by id (only one of ``org_id`` when given); audited."""
+        with self.uow as uow:
+            token_org = uow.tokens.revoke(token_id, self.clock(), org_id)
+            if token_org is None:
                 return False
-            self._audit(uow, org_id, actor, ev.ORG_TOKEN_REVOKE, status=200, resource_type="Token",
+            self._audit(uow, token_org, actor, ev.ORG_TOKEN_REVOKE, status=200, resource_type="Token",
                         resource_id=token_id)
             uow.commit()
             return True

@@ -43,6 +43,27 @@ class NewToken:
     token: str
 
 
+@dataclass(frozen=True)
+class TokenInfo:
+    """What may be shown of a token (never the token or its hash)."""
+
+    id: str
+    role: str
+    name: str | None
+    created: datetime
+    last_used: datetime | None
+    revoked: datetime | None
+
+    def to_dict(self) -> dict:
+        from domain.events import format_time
+
+        def iso(value: datetime | None) -> str | None:
+            return None if value is None else format_time(value)
+
+        return {"id": self.id, "role": self.role, "name": self.name, "created": iso(self.created),
+                "lastUsed": iso(self.last_used), "revoked": iso(self.revoked)}
+
+
 class OrganizationStore(Protocol):
     def get(self, org_id: str, *, lock: bool = False) -> Organization | None:
         """``lock``: hold the row until commit (serialises with every other write of the organization)."""
@@ -58,6 +79,11 @@ class TokenStore(Protocol):
         """Mint a token and store its hash (never the token)."""
         ...
 
-    def revoke(self, token_id: str, when: datetime) -> str | None:
-        """Revoke a live token: the id of its organization, or None if there is no such live token."""
+    def revoke(self, token_id: str, when: datetime, org_id: str | None = None) -> str | None:
+        """Revoke a live token (of ``org_id`` when given): the id of its organization, or None if
+        there is no such live token."""
+        ...
+
+    def all_of(self, org_id: str) -> list[TokenInfo]:
+        """The organization's tokens, oldest first, revoked ones included."""
         ...

@@ -89,6 +89,7 @@ class Outcome:
     status: int
     view: dict | None
     event: ev.AuditEvent
+    before: dict | None = None  # the stored document before the change, when there was one
 
 
 # Marks the audit event of an applied command that changed nothing stored (Okta re-sends a
@@ -175,7 +176,9 @@ class Provisioner:
         }
 
     def handle(self, command: c.Command) -> Outcome:
-        return self._handlers[type(command)](command)
+        outcome = self._handlers[type(command)](command)
+        ev.describe_resource(outcome.event, outcome.view["document"] if outcome.view else None, before=outcome.before)
+        return outcome
 
     # -- events -------------------------------------------------------------------------------
 
@@ -220,7 +223,7 @@ class Provisioner:
         action = _user_update_action(before, document)
         detail = UNCHANGED if document == before else {}
         event = self._event(command, action, 200, record.id, changed=changed, detail=detail)
-        return Outcome(200, user_view(record, self.users.groups_of(command.org_id, record.id)), event)
+        return Outcome(200, user_view(record, self.users.groups_of(command.org_id, record.id)), event, before)
 
     def _replace_user(self, command: c.ReplaceUser) -> Outcome:
         record = self._load_user(command)
@@ -241,7 +244,7 @@ class Provisioner:
     def _delete_user(self, command: c.DeleteUser) -> Outcome:
         record = self._load_user(command)
         self.users.delete(command.org_id, record.id)
-        return Outcome(204, None, self._event(command, ev.USER_DELETE, 204, record.id))
+        return Outcome(204, None, self._event(command, ev.USER_DELETE, 204, record.id), record.document)
 
     # -- teams --------------------------------------------------------------------------------
 
@@ -287,6 +290,7 @@ class Provisioner:
 
     def _replace_team(self, command: c.ReplaceTeam) -> Outcome:
         record = self._load_team(command)
+        before = record.document
         normalized = normalize("Group", command.body, existing=record.document)
         document = normalized.document
         if document["displayName"].casefold() != record.document.get("displayName", "").casefold():
@@ -307,7 +311,7 @@ class Provisioner:
         event = self._event(
             command, ev.TEAM_UPDATE, 200, record.id, changed=changed, detail=ev.member_detail(added, removed)
         )
-        return Outcome(200, team_view(record, self._members_if_wanted(command, record.id)), event)
+        return Outcome(200, team_view(record, self._members_if_wanted(command, record.id)), event, before)
 
     def _replace_members(
         self, org_id: str, team_id: str, ids: list[str], displays: dict[str, str] | None = None
@@ -320,6 +324,7 @@ class Provisioner:
 
     def _patch_team(self, command: c.PatchTeam) -> Outcome:
         record = self._load_team(command)
+        before = record.document
         operations = parse_patch_request(command.operations)
         patched = apply_patch("Group", record.document, operations, resource_id=record.id)
         document = patched.document
@@ -358,9 +363,9 @@ class Provisioner:
         changed = list(patched.changed)
         detail = ev.member_detail(added, removed) if (document_changed or added or removed) else UNCHANGED
         event = self._event(command, action, 200, record.id, changed=changed, detail=detail)
-        return Outcome(200, team_view(record, self._members_if_wanted(command, record.id)), event)
+        return Outcome(200, team_view(record, self._members_if_wanted(command, record.id)), event, before)
 
     def _delete_team(self, command: c.DeleteTeam) -> Outcome:
         record = self._load_team(command)
         self.teams.delete(command.org_id, record.id)
-        return Outcome(204, None, self._event(command, ev.TEAM_DELETE, 204, record.id))
+        return Outcome(204, None, self._event(command, ev.TEAM_DELETE, 204, record.id), record.document)

@@ -54,6 +54,8 @@ class Settings:
     log_level: str = field(default_factory=lambda: os.environ.get("SCIMGATE_LOG_LEVEL", "INFO"))
     # How long a decided command's id and reply are kept (redelivery and the fence need minutes).
     ledger_retention_hours: float = field(default_factory=lambda: _float("SCIMGATE_LEDGER_RETENTION_HOURS", 24.0))
+    # How long the provisioning log keeps an entry (``infra.store.provisioning_log``), in days.
+    log_retention_days: float = field(default_factory=lambda: _float("SCIMGATE_LOG_RETENTION_DAYS", 30.0))
     # RFC 9865 cursors: HMAC secret (default: a random one kept in Redis, shared by every ingress
     # of one deployment) and lifetime in seconds.
     cursor_secret: str = field(default_factory=lambda: os.environ.get("SCIMGATE_CURSOR_SECRET", ""))

@@ -53,6 +53,27 @@ def cmd_operator_revoke(args) -> int:
     return 0 if revoked else 1
 
 
+def cmd_token_list(args) -> int:
+    from infra.store.unit_of_work import management_service
+
+    found = _on_store(args, management_service, lambda m: m.tokens(args.org))
+    if args.json:
+        print(json.dumps(found))
+        return 0
+    print("ID\tROLE\tNAME\tCREATED\tLAST USED\tREVOKED")
+    for t in found:
+        print(f"{t['id']}\t{t['role']}\t{t['name'] or ''}\t{t['created']}\t{_when(t['lastUsed'])}\t{_when(t['revoked'])}")
+    return 0
+
+
+def add_token_list_command(token, common) -> None:
+    """``scimgate token list`` on the ``token`` subparsers."""
+    p = token.add_parser("list", parents=[common], help="list an organization's tokens (never the tokens)")
+    p.add_argument("--org", required=True)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_token_list)
+
+
 def add_operator_commands(sub, common) -> None:
     """``scimgate operator …`` on the top-level subparsers ``sub``."""
     operator = sub.add_parser("operator", help="operators: the service's own ops team").add_subparsers(

@@ -12,7 +12,8 @@ from scimgate.admin import (
     cmd_audit_tail, cmd_deadletters, cmd_org_create, cmd_org_list, cmd_scim, cmd_teams_list, cmd_teams_show,
     cmd_token_create, cmd_token_revoke, cmd_users_delete, cmd_users_list, cmd_users_show,
 )
-from scimgate.admin_tokens import add_operator_commands
+from scimgate.admin_log import add_log_command
+from scimgate.admin_tokens import add_operator_commands, add_token_list_command
 from scimgate.arguments import settings_from
 
 
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = token.add_parser("revoke", parents=[common], help="revoke a token by id")
     p.add_argument("id")
     p.set_defaults(func=cmd_token_revoke)
+    add_token_list_command(token, common)
 
     add_operator_commands(sub, common)
 
@@ -124,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--count", type=int, default=100)
     p.set_defaults(func=cmd_audit_tail)
+
+    add_log_command(sub, common)
 
     p = sub.add_parser("deadletters", parents=[common], help="commands set aside because they crashed workers")
     p.add_argument("--count", type=int, default=100)

@@ -54,16 +54,18 @@ MAX_ATTEMPTS = 5
 # While the store is unreachable a batch is tried again this often, until its deadlines pass.
 OUTAGE_PAUSE_SECONDS = 0.2
 class BatchApplier:
-    def __init__(self, engine: Engine, *, clock=time.time):
+    def __init__(self, engine: Engine, *, clock=time.time, command_timeout: float | None = None):
         self.engine = engine
         self.clock = clock
+        # A command was queued at ``deadline - command_timeout``: how its queue wait is known.
+        self.command_timeout = command_timeout
 
     def apply(
-        self, commands: list[Command], *, forget: Sequence[int] = ()
+        self, commands: list[Command], *, forget: Sequence[tuple[int, dict]] = ()
     ) -> tuple[list[Decided], list[tuple[int, dict]]]:
         """Returns the decisions (to reply) and the outbox events written, with their sequence
-        numbers (to relay). ``forget`` names outbox events already relayed: they are deleted in
-        the same transaction, which saves a transaction of their own."""
+        numbers (to relay). ``forget`` names outbox events already relayed: they are logged and
+        deleted in the same transaction, which saves a transaction of their own."""
         return self._with_retries(lambda: self._apply_once(commands, forget), commands)
 
     def dead_letter(self, commands: list[Command], reason: str) -> tuple[list[Decided], list[tuple[int, dict]]]:
@@ -137,21 +139,22 @@ class BatchApplier:
             if previous is not None:
                 decided.append(Decided(command, previous[1], "duplicate"))
                 continue
-            if command.id in skip or self.clock() > command.deadline:
+            started = self.clock()
+            if command.id in skip or started > command.deadline:
                 error = expired_error()
                 reply = Reply(command.id, 503, error.to_body())
-                event = ev.EVENTS.rejected(command, error, outcome=ev.EXPIRED)
+                event = self._timed(ev.EVENTS.rejected(command, error, outcome=ev.EXPIRED), command, started)
                 decided.append(self._decide(uow, command, ledger.EXPIRED, reply, event))
                 continue
             savepoint = uow.savepoint()
             try:
                 outcome = provisioner.handle(command)
                 reply = _success_reply(command, outcome)
-                uow.decide(command, ledger.APPLIED, reply, outcome.event)
+                uow.decide(command, ledger.APPLIED, reply, self._timed(outcome.event, command, started))
                 savepoint.commit()
             except ScimError as error:
                 savepoint.rollback()
-                decided.append(self._reject(uow, command, error))
+                decided.append(self._reject(uow, command, error, started))
                 continue
             except IntegrityError as error:
                 # Either the ingress fenced this command off meanwhile (its ledger row exists now),
@@ -163,7 +166,7 @@ class BatchApplier:
                     continue
                 log.info("integrity_conflict", command_id=command.id, error=str(error.orig)[:200])
                 conflict = Uniqueness("A resource with the same unique attribute already exists")
-                decided.append(self._reject(uow, command, conflict))
+                decided.append(self._reject(uow, command, conflict, started))
                 continue
             except DBAPIError as error:
                 if is_transient(error) or is_unavailable(error):
@@ -175,21 +178,29 @@ class BatchApplier:
                     refused: ScimError = InvalidValue("The request holds a value the store cannot keep")
                 else:
                     refused = ScimError("Internal error; the request was not applied", status=500)
-                decided.append(self._reject(uow, command, refused))
+                decided.append(self._reject(uow, command, refused, started))
                 continue
             except Exception:
                 # A bug must not take the rest of the batch down with it.
                 savepoint.rollback()
                 log.exception("command_failed", command_id=command.id, kind=command.kind)
                 failed = ScimError("Internal error; the request was not applied", status=500)
-                decided.append(self._reject(uow, command, failed))
+                decided.append(self._reject(uow, command, failed, started))
                 continue
             decided.append(Decided(command, reply, "applied"))
         return decided
 
-    def _reject(self, uow: SqlUnitOfWork, command: Command, error: ScimError) -> Decided:
+    def _reject(self, uow: SqlUnitOfWork, command: Command, error: ScimError, started: float) -> Decided:
         reply = Reply(command.id, error.status, error.to_body())
-        return self._decide(uow, command, ledger.REJECTED, reply, ev.EVENTS.rejected(command, error))
+        event = self._timed(ev.EVENTS.rejected(command, error), command, started)
+        return self._decide(uow, command, ledger.REJECTED, reply, event)
+
+    def _timed(self, event: ev.AuditEvent, command: Command, started: float) -> ev.AuditEvent:
+        """How long ``command`` waited in the queue and took to apply, on its event (for the log)."""
+        event.apply_ms = round(max(0.0, self.clock() - started) * 1000, 3)
+        if self.command_timeout is not None:
+            event.queue_wait_ms = round(max(0.0, started - command.deadline + self.command_timeout) * 1000, 3)
+        return event
 
     def _decide(
         self, uow: SqlUnitOfWork, command: Command, outcome: str, reply: Reply, event: ev.AuditEvent

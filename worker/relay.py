@@ -7,6 +7,14 @@ sweeper thread publishes whatever a crash left behind (rows older than a grace p
 the command ledger. Each event carries the ``event_id`` it got when it was created, and publishing
 is idempotent per id (``infra.redis.audit_stream``), so a re-publish after a crash never doubles
 an event.
+
+The provisioning log (``infra.store.provisioning_log``) is written here too: deleting relayed
+outbox rows writes their log entries in the same transaction, idempotently on ``event_id``
+(``outbox.forget_events``). Refusals never pass through the outbox (the ingress publishes them
+straight to the stream, rate-limited per source): the ingress also appends each to a capped
+refusal feed, which the sweeper writes into the log and then deletes from (a crash in between
+means the next sweep writes them again, which the log ignores). The sweeper also prunes the log
+past its retention (``SCIMGATE_LOG_RETENTION_DAYS``), in small batches by its time index.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from infra.config import Settings
 from infra.logging import get_logger
 from infra.redis.audit_stream import AuditStream
 from infra.redis.replies import add_replies
-from infra.store import ledger, outbox
+from infra.store import ledger, outbox, provisioning_log
 from infra.store.clock import utcnow
 
 log = get_logger(__name__)
@@ -31,7 +39,10 @@ RELAY_INTERVAL_SECONDS = 1.0
 # Events the worker relays right after its own commit are left alone by the sweeper this long.
 RELAY_GRACE = timedelta(seconds=2)
 SWEEP_LIMIT = 1000
-PRUNE_EVERY_TICKS = 60  # the ledger is pruned about once a minute
+PRUNE_EVERY_TICKS = 60  # the ledger and the log are pruned about once a minute
+REFUSALS_PER_SWEEP = 500
+# At most this many batches of log entries are pruned per tick (the rest wait a minute).
+LOG_PRUNE_BATCHES = 50
 
 
 class OutboxRelay:
@@ -42,19 +53,19 @@ class OutboxRelay:
         self.audit = AuditStream.from_settings(settings)
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._relayed: list[int] = []
+        self._relayed: list[tuple[int, dict]] = []
         self._thread: threading.Thread | None = None
 
     # -- relayed outbox rows awaiting deletion -------------------------------------------------
 
-    def take_relayed(self) -> list[int]:
+    def take_relayed(self) -> list[tuple[int, dict]]:
         with self._lock:
             taken, self._relayed = self._relayed, []
         return taken
 
-    def give_back_relayed(self, seqs: list[int]) -> None:
+    def give_back_relayed(self, events: list[tuple[int, dict]]) -> None:
         with self._lock:
-            self._relayed.extend(seqs)
+            self._relayed.extend(events)
 
     # -- after commit --------------------------------------------------------------------------
 
@@ -63,7 +74,7 @@ class OutboxRelay:
         pipe = self.redis.pipeline(transaction=False)
         add_replies(pipe, replies)
         self.audit.publish(self.redis, [event for _seq, event in events], pipe)
-        self.give_back_relayed([seq for seq, _ in events])
+        self.give_back_relayed(events)
 
     # -- the sweeper ---------------------------------------------------------------------------
 
@@ -77,10 +88,31 @@ class OutboxRelay:
                 pending = outbox.pending_events(conn, older_than=utcnow() - RELAY_GRACE, limit=SWEEP_LIMIT)
                 if pending:
                     self.audit.publish(self.redis, [event for _seq, event in pending])
-                    outbox.forget_events(conn, [seq for seq, _ in pending])
+                    outbox.forget_events(conn, pending)
                 return len(pending)
         finally:
             self.give_back_relayed(forget)
+
+    def log_refusals(self) -> int:
+        """Write the refusals waiting on the ingress's feed into the provisioning log."""
+        taken = self.audit.take_refusals(self.redis, REFUSALS_PER_SWEEP)
+        if taken:
+            with self.engine.connect() as conn, conn.begin():
+                provisioning_log.write_entries(conn, [event for _id, event in taken if event.get("event_id")])
+            self.audit.drop_refusals(self.redis, [entry_id for entry_id, _ in taken])
+        return len(taken)
+
+    def prune_log(self) -> int:
+        """Delete log entries older than the retention, a small batch per transaction, bounded per call."""
+        older_than = utcnow() - timedelta(days=self.settings.log_retention_days)
+        pruned = 0
+        for _ in range(LOG_PRUNE_BATCHES):
+            with self.engine.connect() as conn, conn.begin():
+                removed = provisioning_log.prune(conn, older_than=older_than)
+            pruned += removed
+            if removed < provisioning_log.PRUNE_BATCH or self._stop.is_set():
+                break
+        return pruned
 
     def prune_ledger(self) -> int:
         """Delete decided commands older than the retention, a chunk per transaction."""
@@ -101,8 +133,11 @@ class OutboxRelay:
                 try:
                     while self.sweep() >= SWEEP_LIMIT:
                         pass
+                    while self.log_refusals() >= REFUSALS_PER_SWEEP:
+                        pass
                     if ticks % PRUNE_EVERY_TICKS == 0:
                         self.prune_ledger()
+                        self.prune_log()
                 except Exception as exc:  # keep sweeping; the events stay in the outbox
                     log.warning("relay_sweep_failed", error=str(exc))
 

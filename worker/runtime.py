@@ -28,7 +28,7 @@ class WorkerRuntime:
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self.engine = make_sync_engine(self.settings.database_url)
         self.redis = redis.Redis.from_url(self.settings.redis_url)
-        self.applier = BatchApplier(self.engine)
+        self.applier = BatchApplier(self.engine, command_timeout=self.settings.command_timeout)
         self.relay = OutboxRelay(self.settings, self.engine, self.redis)
 
     def close(self) -> None:

@@ -30,6 +30,10 @@ import redis
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
+# Refusals (published by the ingress, no outbox) also go to a capped feed the worker's relay
+# writes into the provisioning log (``worker.relay``): at most this many wait there.
+REFUSAL_FEED_MAXLEN = 50_000
+
 # KEYS[1]: the event's de-duplication key, KEYS[2]: the stream.
 # ARGV[1]: the key's lifetime in seconds, ARGV[2]: the stream's approximate MAXLEN (0: none), ARGV[3]: the event.
 PUBLISH_ONCE_LUA = """
@@ -55,6 +59,11 @@ class AuditStream:
     @classmethod
     def from_settings(cls, settings) -> "AuditStream":
         return cls(settings.audit_stream, settings.audit_stream_maxlen, max(1, int(settings.audit_dedupe_seconds)))
+
+    @property
+    def refusal_feed(self) -> str:
+        """The capped stream of refusal events awaiting the provisioning log."""
+        return f"{self.name}:refusals"
 
     def seen_key(self, event_id: str) -> str:
         return f"{self.name}:seen:{event_id}"
@@ -86,11 +95,23 @@ class AuditStream:
             retry.execute()
 
     async def publish_async(self, client: aioredis.Redis, event: dict) -> None:
+        """A refusal's event, from the ingress: once on the stream, and on the refusal feed that
+        the provisioning log takes it from (capped; the log de-duplicates on ``event_id``)."""
         try:
             await client.evalsha(*self._args(event))
         except NoScriptError:
             await client.script_load(PUBLISH_ONCE_LUA)
             await client.evalsha(*self._args(event))
+        await client.xadd(self.refusal_feed, {"event": orjson.dumps(event)}, maxlen=REFUSAL_FEED_MAXLEN,
+                          approximate=True)
+
+    def take_refusals(self, client: redis.Redis, count: int) -> list[tuple[str, dict]]:
+        """The oldest ``count`` refusals on the feed (they stay there until ``drop_refusals``)."""
+        return list(_decode(cast(list, client.xrange(self.refusal_feed, count=count))))
+
+    def drop_refusals(self, client: redis.Redis, entry_ids: list[str]) -> None:
+        if entry_ids:
+            client.xdel(self.refusal_feed, *entry_ids)
 
 
 def _decode(entries) -> Iterator[tuple[str, dict]]:

@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import Connection, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain.organizations import NewToken, Organization
+from domain.organizations import NewToken, Organization, TokenInfo
 from infra.ids import new_token_id
 from infra.store.clock import utcnow
 from infra.store.tables import api_tokens, organizations
@@ -87,12 +87,22 @@ class SqlTokens:
         )
         return NewToken(token_id, token)
 
-    def revoke(self, token_id: str, when: datetime) -> str | None:
+    def revoke(self, token_id: str, when: datetime, org_id: str | None = None) -> str | None:
+        live = [api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None)]
+        if org_id is not None:
+            live.append(api_tokens.c.org_id == org_id)
         row = self.conn.execute(
-            update(api_tokens).where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
-            .values(revoked_at=when).returning(api_tokens.c.org_id)
+            update(api_tokens).where(*live).values(revoked_at=when).returning(api_tokens.c.org_id)
         ).first()
         return row.org_id if row else None
+
+    def all_of(self, org_id: str) -> list[TokenInfo]:
+        rows = self.conn.execute(
+            select(api_tokens.c.id, api_tokens.c.role, api_tokens.c.name, api_tokens.c.created_at,
+                   api_tokens.c.last_used_at, api_tokens.c.revoked_at)
+            .where(api_tokens.c.org_id == org_id).order_by(api_tokens.c.created_at, api_tokens.c.id)
+        )
+        return [TokenInfo(r.id, r.role, r.name, r.created_at, r.last_used_at, r.revoked_at) for r in rows]
 
 
 async def find_grant(conn: AsyncConnection, token: str) -> TokenGrant | None:

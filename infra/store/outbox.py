@@ -3,6 +3,9 @@
 Rows are appended through the unit of work (``infra.store.unit_of_work``), in the transaction of
 the change they describe; the worker relays them to the Redis Stream after commit and deletes
 them (``forget_events``), and its sweeper relays whatever a crash left behind (``pending_events``).
+Forgetting an event writes its provisioning-log entry in the same transaction
+(``infra.store.provisioning_log``, idempotent on ``event_id``), so the log holds every relayed
+event once, whatever dies when.
 ``seq`` only orders and addresses rows; each event carries its own globally unique ``event_id``.
 """
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 import orjson
 from sqlalchemy import Connection, delete, select
 
+from infra.store import provisioning_log
 from infra.store.clock import utcnow
 from infra.store.tables import audit_outbox
 
@@ -52,6 +56,8 @@ def pending_events(
     return [(row.seq, {**orjson.loads(row.event), "event_id": row.event_id}) for row in conn.execute(query)]
 
 
-def forget_events(conn: Connection, seqs: list[int]) -> None:
-    if seqs:
-        conn.execute(delete(audit_outbox).where(audit_outbox.c.seq.in_(seqs)))
+def forget_events(conn: Connection, events: list[tuple[int, dict]]) -> None:
+    """Relayed ``(seq, event)``s: their log entries written, their outbox rows deleted (one transaction)."""
+    if events:
+        provisioning_log.write_entries(conn, [event for _seq, event in events])
+        conn.execute(delete(audit_outbox).where(audit_outbox.c.seq.in_([seq for seq, _event in events])))

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -151,4 +152,48 @@ audit_outbox = Table(
     Column("event_id", String(64), nullable=False, unique=True),
     Column("event", Text, nullable=False),  # JSON, carrying the same event_id
     Column("created_at", DateTime, nullable=False),
+)
+
+# The provisioning log: one row per audit event, kept ``SCIMGATE_LOG_RETENTION_DAYS`` (30 by
+# default), written idempotently on ``event_id`` by the outbox relay in the transaction that
+# deletes the event's outbox row (refusals: from the ingress's bounded feed). Searched per
+# organization newest first, by keyset on (time, seq): every filter has an index that starts
+# with the organization and ends with (time, seq), so a page costs the same at 10 or 10^8 rows.
+provisioning_log = Table(
+    "provisioning_log",
+    metadata,
+    Column("seq", SeqKey, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False, unique=True),
+    Column("time", DateTime, nullable=False),
+    Column("org_id", String(64), nullable=False),  # "" for operator events
+    Column("idp", String(32), nullable=True),
+    Column("token_id", String(64), nullable=True),
+    Column("request_id", String(128), nullable=True),
+    Column("command_id", String(64), nullable=True),
+    Column("action", String(64), nullable=False),
+    Column("outcome", String(16), nullable=False),  # applied | unchanged | rejected | expired | refused
+    Column("status", Integer, nullable=True),
+    Column("scim_type", String(64), nullable=True),
+    Column("error_detail", Text, nullable=True),
+    Column("resource_type", String(32), nullable=True),
+    Column("resource_id", String(64), nullable=True),
+    Column("resource_name", String(512), nullable=True),  # userName / displayName
+    Column("name_key", String(512), nullable=True),  # casefolded resource_name
+    Column("external_id", String(512), nullable=True),
+    Column("changed", JSON, nullable=True),  # attribute names
+    Column("changes", JSON, nullable=True),  # {"new": {...}, "old": {...}} values of the changed attributes
+    Column("detail", JSON, nullable=True),
+    Column("user_agent", String(256), nullable=True),
+    Column("queue_wait_ms", Float, nullable=True),
+    Column("apply_ms", Float, nullable=True),
+    Index("ix_provisioning_log_org_time", "org_id", "time", "seq"),
+    Index("ix_provisioning_log_org_resource_id", "org_id", "resource_id", "time", "seq"),
+    Index("ix_provisioning_log_org_name_key", "org_id", "name_key", "time", "seq"),
+    Index("ix_provisioning_log_org_external_id", "org_id", "external_id", "time", "seq"),
+    Index("ix_provisioning_log_org_action", "org_id", "action", "time", "seq"),
+    Index("ix_provisioning_log_org_outcome", "org_id", "outcome", "time", "seq"),
+    Index("ix_provisioning_log_org_idp", "org_id", "idp", "time", "seq"),
+    Index("ix_provisioning_log_request_id", "request_id"),
+    Index("ix_provisioning_log_command_id", "command_id"),
+    Index("ix_provisioning_log_time", "time", "seq"),  # across organizations, and pruning
 )

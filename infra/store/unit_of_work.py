@@ -15,8 +15,8 @@ outbox, which it writes itself) must be followed by a recorded event before the 
 a savepoint's release, ``flush`` or ``commit``, or those raise ``UnrecordedChange``.
 
 For the worker: ``savepoint()`` wraps one command (its queued events go if it rolls back),
-``flush()`` writes the queued events before the last deadline check, ``forget_relayed`` deletes
-relayed outbox rows in the same transaction. For the fence: ``lock_wait_ms`` bounds how long the
+``flush()`` writes the queued events before the last deadline check, ``forget_relayed`` logs and
+deletes relayed outbox rows in the same transaction. For the fence: ``lock_wait_ms`` bounds how long the
 transaction waits for a lock another transaction holds.
 """
 
@@ -38,10 +38,10 @@ from infra.store.management_views import SqlManagementViews
 from infra.store.operators import SqlOperators
 from infra.store.organizations import LOCK_ONLY, SqlOrganizations, SqlTokens
 from infra.store.repositories import SqlTeams, SqlUsers
-from infra.store.tables import audit_outbox, processed_commands
+from infra.store.tables import audit_outbox, processed_commands, provisioning_log
 
 # Written by the unit of work itself, each with its event: not changes that need one.
-_BOOKKEEPING = frozenset({processed_commands.name, audit_outbox.name})
+_BOOKKEEPING = frozenset({processed_commands.name, audit_outbox.name, provisioning_log.name})
 
 
 class SqlUnitOfWork:
@@ -142,9 +142,9 @@ class SqlUnitOfWork:
         self._written += written
         return written
 
-    def forget_relayed(self, seqs: list[int]) -> None:
-        """Delete outbox rows already relayed to the stream (in this transaction)."""
-        outbox.forget_events(self.connection, list(seqs))
+    def forget_relayed(self, events: list[tuple[int, dict]]) -> None:
+        """Log and delete outbox events already relayed to the stream (in this transaction)."""
+        outbox.forget_events(self.connection, list(events))
 
     # -- the command ledger -------------------------------------------------------------------
 

@@ -134,10 +134,10 @@ def test_a_sweep_whose_delete_never_committed_is_not_doubled(
     age_outbox(sync_engine)
     original = outbox.forget_events
 
-    def dies_on_delete(conn, seqs):
-        if seqs:
+    def dies_on_delete(conn, relayed):
+        if relayed:
             raise RuntimeError("the sweeper's process died before its delete committed")
-        original(conn, seqs)
+        original(conn, relayed)
 
     monkeypatch.setattr(outbox, "forget_events", dies_on_delete)
     with pytest.raises(RuntimeError):
@@ -191,7 +191,7 @@ def test_event_ids_are_unique_across_outbox_row_reuse(sync_engine, org_id, new_r
         ((seq, event),) = events
         rt.relay.publish([], events)
         with sync_engine.begin() as conn:
-            outbox.forget_events(conn, [seq])  # relayed and deleted: the outbox is empty again
+            outbox.forget_events(conn, [(seq, event)])  # relayed and deleted: the outbox is empty again
         seen_seqs.append(seq)
         seen_ids.append(event["event_id"])
     if sync_engine.dialect.name == "sqlite":

@@ -19,7 +19,7 @@ from domain.schema import registry
 from domain.events import AuditEvent
 from domain.management_views import Page
 from domain.operators import OperatorInfo
-from domain.organizations import NewToken, Organization
+from domain.organizations import NewToken, Organization, TokenInfo
 from domain.provisioning import TeamRecord, UserRecord, display_name_taken, user_name_taken
 from domain.unit_of_work import UnrecordedChange
 
@@ -212,13 +212,18 @@ class FakeTokens:
         self.rows[token_id] = {"org_id": org_id, "role": role, "name": name, "revoked": False}
         return NewToken(token_id, f"sgt-secret-{token_id}")
 
-    def revoke(self, token_id: str, when: datetime) -> str | None:
+    def revoke(self, token_id: str, when: datetime, org_id: str | None = None) -> str | None:
         row = self.rows.get(token_id)
-        if row is None or row["revoked"]:
+        if row is None or row["revoked"] or (org_id is not None and row["org_id"] != org_id):
             return None
         self.wrote()
         row["revoked"] = True
         return row["org_id"]
+
+    def all_of(self, org_id: str) -> list[TokenInfo]:
+        return [TokenInfo(token_id, row["role"], row["name"], datetime(2026, 1, 1), None,
+                          datetime(2026, 1, 1) if row["revoked"] else None)
+                for token_id, row in self.rows.items() if row["org_id"] == org_id]
 
 
 class FakeOperators:

@@ -57,5 +57,7 @@ def dashboard_app(settings: Settings, *, signin_budget: Budget = SIGNIN_BUDGET, 
     app.router.add_post("/signout", signin.signout)
     app.router.add_get("/events", stream.events)
     app.router.add_get("/api/me", data.me)
+    app.router.add_get("/api/orgs", data.orgs)
+    app.router.add_get("/api/log", data.log)
     app.router.add_static("/static", STATIC_DIR, follow_symlinks=False)
     return app

@@ -35,7 +35,8 @@ log = get_logger(__name__)
 STREAM_ID = re.compile(r"\d{1,20}-\d{1,20}")
 # What of an event a browser gets (the stream's events hold no secret; this keeps messages small).
 SHOWN = ("event_id", "time", "org_id", "idp", "action", "outcome", "status", "resource_type", "resource_id",
-         "request_id", "command_id", "token_id", "changed", "detail")
+         "resource_name", "external_id", "request_id", "command_id", "token_id", "changed", "detail",
+         "queue_wait_ms", "apply_ms")
 
 
 def shown(event: dict) -> dict:

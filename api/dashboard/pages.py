@@ -20,7 +20,7 @@ def _document(title: str, body: str, *, scripts: tuple[str, ...] = ()) -> str:
     return (
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-        f"<title>{escape(title)} · scimgate</title>"
+        f"<title>{escape(title)} · scimgate</title><link rel=\"icon\" href=\"data:,\">"
         f'<link rel="stylesheet" href="{STATIC}/vendor/uPlot.min.css">'
         f'<link rel="stylesheet" href="{STATIC}/dashboard.css">{tags}</head>'
         f"<body>{body}</body></html>"
@@ -42,7 +42,8 @@ def signin_page(csrf: str, error: str | None = None, status: int = 200) -> web.R
   <form method="post" action="/dashboard/signin" autocomplete="off">
     <input type="hidden" name="csrf" value="{escape(csrf)}">
     <label for="token">Token</label>
-    <input id="token" name="token" type="password" required maxlength="512" autofocus spellcheck="false">
+    <input id="token" name="token" type="password" required maxlength="512" autofocus spellcheck="false"
+      autocomplete="off">
     <button type="submit">Sign in</button>
   </form>
 </main>"""
@@ -86,8 +87,8 @@ def dashboard_page(viewer: Viewer, csrf: str) -> web.Response:
       <input name="user" placeholder="user: id, userName or externalId">
       <input name="team" placeholder="team: id or name">
       <input name="action" placeholder="action (scim:user:create)">
-      <select name="outcome"><option value="">any outcome</option><option>success</option><option>failure</option>
-        <option>expired</option><option>refused</option></select>
+      <select name="outcome"><option value="">any outcome</option><option>applied</option><option>unchanged</option>
+        <option>rejected</option><option>expired</option><option>refused</option></select>
       <input name="idp" placeholder="IdP (okta, entra…)">
       <input name="request_id" placeholder="request id">
       <input name="since" placeholder="since (24h, 7d, ISO time)">

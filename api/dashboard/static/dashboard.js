@@ -55,10 +55,17 @@ function orgLabel(orgId) {
 }
 
 function resourceOf(item) {
-  const name = item.resource_name || item.user_name || item.display_name;
+  const name = item.resource_name;
   const kind = item.resource_type || "";
   const id = item.resource_id || "";
   return [kind, name || (id ? id.slice(0, 12) : "")].filter(Boolean).join(" ");
+}
+
+// The provisioning log's words for an audit event's outcome (domain/provisioning_log.py outcome_of).
+function logOutcome(event) {
+  if (event.outcome === "success") return (event.detail || {}).unchanged ? "unchanged" : "applied";
+  if (event.outcome === "failure") return "rejected";
+  return event.outcome;
 }
 
 function pill(outcome) {
@@ -85,8 +92,8 @@ function tile(key, label, hint) {
   document.getElementById("tiles").append(node);
   tiles[key] = { node, value };
 }
-tile("writes", "Writes / min", "SCIM and management writes in the last full minute");
-tile("errors", "Errors / min", "Rejected, expired and refused requests in the last full minute");
+tile("writes", "Writes this minute", "SCIM and management writes since the minute began");
+tile("errors", "Errors this minute", "Rejected, expired and refused requests since the minute began");
 if (isOperator) {
   tile("queue", "Queue depth", "Commands waiting for a worker");
   tile("oldest", "Oldest queued", "Age of the oldest waiting command");
@@ -126,9 +133,8 @@ function showOps(ops) {
 function showActivity(activity) {
   if (!activity) return;
   const n = activity.minutes.length;
-  // The current minute is still filling: the tiles show the last full one.
-  setTile("writes", String(activity.writes[n - 2] ?? 0));
-  setTile("errors", String(activity.errors[n - 2] ?? 0), activity.errors[n - 2] > 0 ? "bad" : "");
+  setTile("writes", String(activity.writes[n - 1] ?? 0));
+  setTile("errors", String(activity.errors[n - 1] ?? 0), activity.errors[n - 1] > 0 ? "bad" : "");
   const data = [activity.minutes, activity.writes, activity.errors];
   const box = document.getElementById("chart");
   if (!chart) {
@@ -185,7 +191,7 @@ function renderEvents() {
     el("td", { text: orgLabel(event.org_id), title: event.org_id || "" }),
     el("td", { text: event.idp || "" }),
     el("td", { class: "mono", text: event.action }),
-    el("td", {}, pill(event.outcome), event.status ? ` ${event.status}` : ""),
+    el("td", {}, pill(logOutcome(event)), event.status ? ` ${event.status}` : ""),
     el("td", { text: resourceOf(event) }),
     el("td", { class: "mono small", text: event.request_id || "" }))));
   if (events.length === 0) body.append(el("tr", {}, el("td", { colspan: "7", class: "muted", text: "Waiting for events…" })));
@@ -216,39 +222,54 @@ function openDetail(title, ...parts) {
 
 function showEvent(event) {
   const detail = event.detail || {};
-  openDetail(`${event.action} · ${event.outcome}`,
+  openDetail(`${event.action} · ${logOutcome(event)}`,
     definition([["Time", dateTimeOf(event.time)], ["Organization", `${orgLabel(event.org_id)} (${event.org_id || "—"})`],
       ["IdP", event.idp], ["HTTP status", event.status], ["Resource", resourceOf(event)], ["Resource id", event.resource_id],
-      ["Changed", (event.changed || []).join(", ")], ["Error", detail.detail || detail.reason], ["SCIM error type", detail.scimType]]),
+      ["externalId", event.external_id], ["Changed", (event.changed || []).join(", ")], ["Error", detail.detail || detail.reason], ["SCIM error type", detail.scimType]]),
     el("h3", { text: "Trace" }),
-    definition([["Request id", traceLink("request id", "request_id", event.request_id)], ["Command id", event.command_id],
-      ["Event id", event.event_id]]));
+    definition([["Request id", traceLink("request id", "request_id", event.request_id)],
+      ["Command id", traceLink("command id", "command_id", event.command_id)], ["Event id", event.event_id],
+      ["Queue wait", event.queue_wait_ms != null ? `${event.queue_wait_ms} ms` : ""],
+      ["Apply time", event.apply_ms != null ? `${event.apply_ms} ms` : ""]]));
 }
 
-function changedTable(changes) {
-  if (!changes || (Array.isArray(changes) && changes.length === 0)) return el("p", { class: "muted", text: "No attribute changed" });
-  const rows = Array.isArray(changes) ? changes : Object.entries(changes).map(([name, value]) => ({ name, ...((value && typeof value === "object" && !Array.isArray(value)) ? value : { new: value }) }));
-  return el("table", { class: "changes" }, el("thead", {}, el("tr", {}, el("th", { text: "Attribute" }), el("th", { text: "Old" }), el("th", { text: "New" }))),
-    el("tbody", {}, ...rows.map((row) => typeof row === "string"
-      ? el("tr", {}, el("td", { text: row }), el("td", { text: "" }), el("td", { text: "" }))
-      : el("tr", {}, el("td", { class: "mono", text: row.name ?? row.attribute ?? "" }),
-          el("td", { class: "mono", text: row.old === undefined ? "" : JSON.stringify(row.old) }),
-          el("td", { class: "mono", text: row.new === undefined ? JSON.stringify(row.value ?? "") : JSON.stringify(row.new) })))));
+function show(value) {
+  if (value === undefined) return "";
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+function changedTable(entry) {
+  const names = new Set([...(entry.changed || []), ...Object.keys(entry.newValues || {}), ...Object.keys(entry.oldValues || {})]);
+  if (names.size === 0) return el("p", { class: "muted", text: "No attribute changed" });
+  return el("table", { class: "changes" },
+    el("thead", {}, el("tr", {}, el("th", { text: "Attribute" }), el("th", { text: "Old" }), el("th", { text: "New" }))),
+    el("tbody", {}, ...[...names].map((name) => el("tr", {},
+      el("td", { class: "mono", text: name }),
+      el("td", { class: "mono", text: show((entry.oldValues || {})[name]) }),
+      el("td", { class: "mono", text: show((entry.newValues || {})[name]) })))));
+}
+
+function entryResource(entry) {
+  const r = entry.resource || {};
+  return [r.type, r.name || (r.id ? r.id.slice(0, 12) : "")].filter(Boolean).join(" ");
 }
 
 function showEntry(entry) {
+  const r = entry.resource || {};
+  const error = entry.error || {};
   openDetail(entry.summary || `${entry.action} · ${entry.outcome}`,
-    entry.suggested_fix ? el("p", { class: "fix" }, el("strong", { text: "What to do: " }), entry.suggested_fix) : "",
-    definition([["Time", dateTimeOf(entry.time)], ["Organization", `${orgLabel(entry.org_id)} (${entry.org_id})`],
-      ["Action", entry.action], ["Outcome", pill(entry.outcome)], ["HTTP status", entry.status ?? entry.http_status],
-      ["IdP", entry.idp], ["Resource", resourceOf(entry)], ["Resource id", entry.resource_id], ["externalId", entry.external_id],
-      ["SCIM error type", entry.scim_type ?? entry.error_type], ["Error", entry.error_detail ?? entry.error],
-      ["Queue wait", entry.queue_wait_ms !== undefined && entry.queue_wait_ms !== null ? `${entry.queue_wait_ms} ms` : ""],
-      ["Apply time", entry.apply_ms !== undefined && entry.apply_ms !== null ? `${entry.apply_ms} ms` : ""]]),
-    el("h3", { text: "Changed attributes" }), changedTable(entry.changes ?? entry.changed),
+    entry.suggestedFix ? el("p", { class: "fix" }, el("strong", { text: "What to do: " }), entry.suggestedFix) : "",
+    definition([["Time", dateTimeOf(entry.time)], ["Organization", `${orgLabel(entry.orgId)} (${entry.orgId})`],
+      ["Action", entry.action], ["Outcome", pill(entry.outcome)], ["HTTP status", entry.status], ["IdP", entry.idp],
+      ["Resource", entryResource(entry)], ["Resource id", r.id], ["externalId", r.externalId],
+      ["SCIM error type", error.scimType], ["Error", error.detail],
+      ["Queue wait", entry.queueWaitMs != null ? `${entry.queueWaitMs} ms` : ""],
+      ["Apply time", entry.applyMs != null ? `${entry.applyMs} ms` : ""]]),
+    el("h3", { text: "Changed attributes" }), changedTable(entry),
     el("h3", { text: "Trace" }),
-    definition([["Request id", traceLink("request id", "request_id", entry.request_id)],
-      ["Command id", traceLink("command id", "command_id", entry.command_id)], ["Event id", entry.event_id], ["Token id", entry.token_id]]));
+    definition([["Request id", traceLink("request id", "request_id", entry.requestId)],
+      ["Command id", traceLink("command id", "command_id", entry.commandId)], ["Event id", entry.id],
+      ["Token id", entry.tokenId]]));
 }
 
 document.getElementById("detail-close").addEventListener("click", () => { document.getElementById("detail").hidden = true; });
@@ -283,10 +304,10 @@ async function runSearch(more) {
     for (const entry of result.entries) {
       body.append(el("tr", { class: "clickable", onclick: () => showEntry(entry) },
         el("td", { class: "mono", text: dateTimeOf(entry.time) }),
-        el("td", { text: orgLabel(entry.org_id), title: entry.org_id }),
+        el("td", { text: orgLabel(entry.orgId), title: entry.orgId }),
         el("td", { class: "mono", text: entry.action }),
         el("td", {}, pill(entry.outcome)),
-        el("td", { text: resourceOf(entry) }),
+        el("td", { text: entryResource(entry) }),
         el("td", { text: entry.summary || "" })));
     }
     nextCursor = result.next_cursor;

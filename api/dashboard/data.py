@@ -1,8 +1,10 @@
 """The dashboard's JSON endpoints under ``/dashboard/api/`` (same session as the page).
 
 - ``me``: who is signed in.
-- ``orgs``: the health line of a page of organizations (an operator: every organization, by id,
-  ``limit`` at most 100, ``after`` the last id of the previous page; an organization: its own).
+- ``orgs``: the health line of a page of organizations. An operator first gets the recently active
+  ones (``recent=1``: the organizations of the newest log entries, newest first), then every
+  organization by id (``after`` the last id of the previous page, ``limit`` at most 100); an
+  organization gets its own line only.
   Each line costs two bounded, indexed statements (``infra.store.dashboard_queries``), so a page
   costs the same with ten organizations or ten thousand.
 - ``log``: a search of the provisioning log (``infra.store.provisioning_log.search_async``, the
@@ -19,7 +21,7 @@ from api.keys import ENGINE
 from domain.org_health import assess
 from domain.provisioning_log import InvalidLogQuery, parse_query
 from infra.store.clock import utcnow
-from infra.store.dashboard_queries import org_activity, organizations_page
+from infra.store.dashboard_queries import org_activity, organizations_page, recently_active
 from infra.store.provisioning_log import search_async
 
 MAX_ORGS_PAGE = 100
@@ -51,11 +53,15 @@ async def orgs(request: web.Request) -> web.Response:
     if after is not None and len(after) > 64:
         return bad_request("after must be an organization id")
     now = utcnow()
+    recent = viewer.is_operator and request.query.get("recent") == "1"
     async with request.config_dict[ENGINE].connect() as conn:
-        page = await organizations_page(conn, after=after, limit=limit,
-                                        only=None if viewer.is_operator else viewer.org_id)
+        if recent:
+            page = await recently_active(conn, limit=limit)
+        else:
+            page = await organizations_page(conn, after=after, limit=limit,
+                                            only=None if viewer.is_operator else viewer.org_id)
         lines = [assess(await org_activity(conn, org_id, name, now=now), now).to_dict() for org_id, name in page]
-    more = viewer.is_operator and len(page) == limit
+    more = viewer.is_operator and not recent and len(page) == limit
     return json_response({"organizations": lines, "next_cursor": page[-1][0] if more else None})
 
 

@@ -69,3 +69,17 @@ async def org_activity(conn: AsyncConnection, org_id: str, name: str, *, now: da
     failed = func.sum(case((window.c.outcome.in_(FAILED_OUTCOMES), 1), else_=0))
     total, failures = (await conn.execute(select(func.count(), failed).select_from(window))).one()
     return OrgActivity(org_id, name, last, int(total), int(failures or 0), capped=int(total) >= ACTIVITY_CAP)
+
+
+async def recently_active(conn: AsyncConnection, *, limit: int) -> list[tuple[str, str]]:
+    """``(id, name)`` of the organizations with the newest IdP requests, newest first: the distinct
+    organizations among the newest ``ACTIVITY_CAP`` log entries (a bounded scan of the time index)."""
+    t = provisioning_log.c
+    newest = (select(t.org_id, t.time).where(t.action.like("scim:%"), t.org_id != "")
+              .order_by(t.time.desc(), t.seq.desc()).limit(ACTIVITY_CAP).subquery())
+    latest = func.max(newest.c.time)
+    ranked = (select(newest.c.org_id, latest.label("latest")).group_by(newest.c.org_id)
+              .order_by(latest.desc()).limit(limit).subquery())
+    query = (select(organizations.c.id, organizations.c.name)
+             .join(ranked, ranked.c.org_id == organizations.c.id).order_by(ranked.c.latest.desc()))
+    return [(row.id, row.name) for row in await conn.execute(query)]

@@ -177,6 +177,16 @@ def test_an_operator_sees_every_organization_paged(stack):
             if cursor is None:
                 break
         assert {first.id, second.id} <= set(seen) and len(seen) == len(set(seen))
+        with stack.scim(second) as scim:
+            assert scim.post("/Users", json=okta_user(f"r-{uuid.uuid4().hex[:6]}@example.com")).status_code == 201
+        deadline = time.monotonic() + 15
+        while True:  # the relay logs the entry just after the write
+            recent = client.get("/dashboard/api/orgs", params={"recent": "1"}).json()
+            if [line["org_id"] for line in recent["organizations"][:1]] == [second.id]:
+                break
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert recent["organizations"][0]["state"] == "healthy" and recent["next_cursor"] is None
         assert client.get("/dashboard/api/orgs", params={"limit": 1000}).status_code == 400
         assert client.get("/dashboard/api/orgs", params={"limit": "many"}).status_code == 400
 

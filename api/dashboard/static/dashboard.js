@@ -123,7 +123,8 @@ function showOps(ops) {
   setTile("queue", String(ops.queue_depth ?? "—"), ops.queue_depth > 1000 ? "warn" : "");
   setTile("oldest", seconds(ops.oldest_queued_seconds), ops.oldest_queued_seconds > 10 ? "bad" : "");
   const lag = ops.outbox_lag_seconds;
-  setTile("outbox", `${ops.outbox_pending ?? "—"} · ${seconds(lag)}`, lag > 5 ? "bad" : "");
+  setTile("outbox", seconds(lag), lag > 5 ? "bad" : "");
+  tiles.outbox.node.title = `${ops.outbox_pending ?? "?"} audit events committed, not yet on the stream`;
   setTile("workers", String(ops.live_workers ?? "—"), ops.live_workers === 0 ? "bad" : "good");
   setTile("dead", String(ops.dead_letters ?? "—"), ops.dead_letters > 0 ? "warn" : "");
 }
@@ -150,7 +151,7 @@ function showActivity(activity) {
     chart.setData(data);
   }
   bars("idps", activity.idps, (name) => name || "unknown");
-  if (isOperator) bars("busy", activity.orgs, (name) => orgLabel(name));
+  if (isOperator) bars("busy", activity.orgs.filter((row) => row[0]), (name) => orgLabel(name));
 }
 
 function bars(id, rows, label) {
@@ -324,10 +325,26 @@ document.getElementById("results-more").addEventListener("click", () => runSearc
 
 // -- organization health -------------------------------------------------------------------------
 
+// Operators: the recently active organizations first, then "All organizations" pages by id.
 let healthCursor = null;
+let healthAll = false;
+
+function healthRow(org) {
+  orgNames.set(org.org_id, org.name);
+  return el("tr", { "data-org": org.org_id },
+    el("td", {}, el("span", { class: `state ${org.state}`, text: org.state.replace("_", " ") })),
+    el("td", { text: org.name, title: org.org_id }),
+    el("td", { text: agoOf(org.last_contact), title: org.last_contact || "" }),
+    el("td", { text: `${org.total_24h}${org.capped ? "+" : ""}` }),
+    el("td", { text: `${org.failed_24h}${org.capped ? "+" : ""}` }),
+    el("td", { text: `${(org.error_rate * 100).toFixed(1)} %` }),
+    el("td", { class: "muted", text: org.reason }));
+}
 
 async function loadHealth(more) {
   const params = new URLSearchParams({ limit: "25" });
+  if (!more) healthAll = false;
+  if (isOperator && !more) params.set("recent", "1");
   if (more && healthCursor) params.set("after", healthCursor);
   let result;
   try {
@@ -337,23 +354,29 @@ async function loadHealth(more) {
   }
   const body = document.querySelector("#health tbody");
   if (!more) body.replaceChildren();
-  for (const org of result.organizations) {
-    orgNames.set(org.org_id, org.name);
-    body.append(el("tr", { "data-org": org.org_id },
-      el("td", {}, el("span", { class: `state ${org.state}`, text: org.state.replace("_", " ") })),
-      el("td", { text: org.name, title: org.org_id }),
-      el("td", { text: agoOf(org.last_contact), title: org.last_contact || "" }),
-      el("td", { text: `${org.total_24h}${org.capped ? "+" : ""}` }),
-      el("td", { text: `${org.failed_24h}${org.capped ? "+" : ""}` }),
-      el("td", { text: `${(org.error_rate * 100).toFixed(1)} %` }),
-      el("td", { class: "muted", text: org.reason })));
+  if (more && !healthAll) { body.replaceChildren(); healthAll = true; }
+  for (const org of result.organizations) body.append(healthRow(org));
+  if (!more && result.organizations.length === 0) {
+    body.append(el("tr", {}, el("td", { colspan: "7", class: "muted", text: "No IdP activity in the log yet" })));
   }
   healthCursor = result.next_cursor;
-  document.getElementById("health-more").hidden = !healthCursor;
+  const button = document.getElementById("health-more");
+  button.hidden = !isOperator || (healthAll && !healthCursor);
+  button.textContent = healthAll ? "More organizations" : "All organizations";
   renderEvents();
 }
 
-document.getElementById("health-more").addEventListener("click", () => loadHealth(true));
+let healthTimer = null;
+function refreshHealthSoon() {
+  // IdP news: the health lines are read again (at most every 5 s).
+  if (healthTimer) return;
+  healthTimer = setTimeout(() => { healthTimer = null; if (!healthAll) loadHealth(false); }, 5000);
+}
+
+document.getElementById("health-more").addEventListener("click", () => {
+  if (!healthAll) healthCursor = null;
+  loadHealth(true);
+});
 
 // -- the live stream -------------------------------------------------------------------------------
 
@@ -368,6 +391,9 @@ function connect() {
     lastEventId = message.lastEventId || lastEventId;
     const batch = JSON.parse(message.data);
     addEvents(batch.events || [], batch.resync);
+    if ((batch.events || []).some((e) => e.org_id && (isOperator ? e.action.startsWith("scim:") : true))) {
+      refreshHealthSoon();
+    }
     showActivity(batch.activity);
     if (isOperator) showOps(batch.ops);
   });
@@ -384,4 +410,4 @@ function connect() {
 renderEvents();
 connect();
 loadHealth(false);
-setInterval(() => loadHealth(false), 30000);
+setInterval(() => { if (!healthAll) loadHealth(false); }, 30000);

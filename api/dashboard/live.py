@@ -22,6 +22,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import orjson
 import redis.asyncio as aioredis
@@ -175,7 +176,8 @@ class LiveFeed:
         if not newest:
             info = await self.client.xinfo_stream(self.stream) if await self.client.exists(self.stream) else None
             if info:
-                last = info.get("last-generated-id") or info.get(b"last-generated-id")
+                fields = cast(dict, info)
+                last = fields.get("last-generated-id") or fields.get(b"last-generated-id")
                 self.last_id = last.decode() if isinstance(last, bytes) else str(last)
 
     async def run_reader(self) -> None:
@@ -183,7 +185,7 @@ class LiveFeed:
             try:
                 if self.last_id == "0-0":
                     await self.backfill()
-                response = await self.client.xread({self.stream: self.last_id}, block=1000, count=1000)
+                response = cast(list, await self.client.xread({self.stream: self.last_id}, block=1000, count=1000))
                 for _name, entries in response or ():
                     self.note(_decode(entries))
             except asyncio.CancelledError:
@@ -218,12 +220,10 @@ class LiveFeed:
             mine = [shown(e) for _id, e in events if viewer.sees(e)]
             if not mine and not counters:
                 continue
-            body: dict = {"events": mine}
             scope = None if viewer.is_operator else viewer.org_id
-            if mine or counters:
-                if scope not in summaries:
-                    summaries[scope] = self.summary_for(viewer)
-                body["activity"] = summaries[scope]
+            if scope not in summaries:  # computed once per scope and tick, not per browser
+                summaries[scope] = self.summary_for(viewer)
+            body: dict = {"events": mine, "activity": summaries[scope]}
             if viewer.is_operator and self.ops is not None:
                 body["ops"] = self.ops
             self.offer(sub, sse(body, event_id=self.last_id))

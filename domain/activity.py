@@ -48,6 +48,9 @@ class ActivityWindow:
         self.max_keys = max_keys_per_minute
         # minute → (org, idp) → [writes, errors]
         self._buckets: dict[int, dict[tuple[str, str], list[int]]] = {}
+        # org → minute → idp → the same [writes, errors] lists: one organization's summary reads
+        # only its own counts, however many organizations are active
+        self._by_org: dict[str, dict[int, dict[str, list[int]]]] = {}
         self._newest = 0
 
     def add(self, event: dict) -> None:
@@ -59,19 +62,42 @@ class ActivityWindow:
             return  # older than the window
         if minute > self._newest:
             self._newest = minute
-            for old in [m for m in self._buckets if m <= minute - self.minutes]:
-                del self._buckets[old]
+            self._forget_before(minute - self.minutes + 1)
         bucket = self._buckets.setdefault(minute, {})
         key = (str(event.get("org_id") or ""), str(event.get("idp") or "unknown"))
         counts = bucket.get(key)
         if counts is None:
             if len(bucket) >= self.max_keys:
                 key = (OTHER, OTHER)
-            counts = bucket.setdefault(key, [0, 0])
+            counts = bucket.get(key)
+            if counts is None:
+                counts = bucket[key] = [0, 0]
+                self._by_org.setdefault(key[0], {}).setdefault(minute, {})[key[1]] = counts
         if is_write(event):
             counts[0] += 1
         if is_error(event):
             counts[1] += weight(event)
+
+    def _forget_before(self, first: int) -> None:
+        for old in [m for m in self._buckets if m < first]:
+            del self._buckets[old]
+        for org in list(self._by_org):
+            minutes = self._by_org[org]
+            for old in [m for m in minutes if m < first]:
+                del minutes[old]
+            if not minutes:
+                del self._by_org[org]
+
+    def _rows(self, org_id: str | None):
+        """``(minute, org, idp, counts)`` of everyone, or of one organization only."""
+        if org_id is None:
+            for minute, bucket in self._buckets.items():
+                for (org, idp), counts in bucket.items():
+                    yield minute, org, idp, counts
+        else:
+            for minute, idps in self._by_org.get(org_id, {}).items():
+                for idp, counts in idps.items():
+                    yield minute, org_id, idp, counts
 
     def summary(self, org_id: str | None, now_minute: int, *, top: int = 10) -> dict:
         """The window for ``org_id`` (None: every organization) ending at ``now_minute``:
@@ -82,19 +108,16 @@ class ActivityWindow:
         errors = [0] * self.minutes
         orgs: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         idps: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        for minute, bucket in self._buckets.items():
+        for minute, org, idp, (w, e) in self._rows(org_id):
             if not first <= minute <= now_minute:
                 continue
             slot = minute - first
-            for (org, idp), (w, e) in bucket.items():
-                if org_id is not None and org != org_id:
-                    continue
-                writes[slot] += w
-                errors[slot] += e
-                orgs[org][0] += w
-                orgs[org][1] += e
-                idps[idp][0] += w
-                idps[idp][1] += e
+            writes[slot] += w
+            errors[slot] += e
+            orgs[org][0] += w
+            orgs[org][1] += e
+            idps[idp][0] += w
+            idps[idp][1] += e
 
         def ranked(counts: dict[str, list[int]]) -> list[list]:
             rows = sorted(counts.items(), key=lambda item: (-(item[1][0] + item[1][1]), item[0]))

@@ -99,6 +99,13 @@ RECHECK_SECONDS = 10.0
 _checked: dict[str, float] = {}
 
 
+async def session_alive(request: web.Request, current: Session) -> bool:
+    """Whether ``current`` still stands: still in Redis, and its token not revoked."""
+    if await request.config_dict[SESSIONS].get(current.id) is None:
+        return False
+    return await _still_valid(request, current)
+
+
 async def _still_valid(request: web.Request, current: Session) -> bool:
     now = time.monotonic()
     if now - _checked.get(current.id, -1e9) < RECHECK_SECONDS:

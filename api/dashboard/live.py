@@ -3,8 +3,9 @@
 ``LiveFeed.run_reader`` waits on the Redis Stream (``XREAD BLOCK``) and notes every new event (into a
 ring of recent events and the ``domain.activity`` counters); every ``tick`` (250 ms) the
 broadcaster sends each connected browser ONE server-sent-events message holding the new events
-it may see (``domain.viewers``), the updated counters of its scope and, for operators, the
-pipeline's state (``ops``, read once per second per process, not per browser).
+it may see (``domain.viewers``), once a second the counters of its scope and, for operators, the
+pipeline's state (``ops``, read once per second per process, not per browser). Browsers of one
+scope share one encoded message.
 
 Each browser has a bounded queue (``queue_size`` messages). A browser that does not keep up is
 dropped: its queue is cleared and its stream ended, never awaited, so it slows neither the
@@ -19,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import cast
@@ -210,23 +211,34 @@ class LiveFeed:
             self.ops = {"error": "The pipeline's state cannot be read right now"}
 
     def broadcast(self, *, counters: bool) -> None:
-        """One message per browser with what is new for it (nothing when nothing is)."""
+        """One message per browser with what is new for it (nothing when nothing is). Browsers
+        of the same scope (every operator; each organization's) share one encoded message, so a
+        tick costs O(events + scopes + browsers), not O(events × browsers)."""
         events, self.pending = self.pending, []
         if not self.subscribers:
             return
-        summaries: dict[str | None, dict] = {}
+        everything = [shown(event) for _id, event in events]
+        by_org: dict[str, list[dict]] = defaultdict(list)
+        for item in everything:
+            by_org[item.get("org_id") or ""].append(item)
+        messages: dict[str | None, bytes | None] = {}
         for sub in list(self.subscribers):
             viewer = sub.viewer
-            mine = [shown(e) for _id, e in events if viewer.sees(e)]
-            if not mine and not counters:
-                continue
             scope = None if viewer.is_operator else viewer.org_id
-            if scope not in summaries:  # computed once per scope and tick, not per browser
-                summaries[scope] = self.summary_for(viewer)
-            body: dict = {"events": mine, "activity": summaries[scope]}
-            if viewer.is_operator and self.ops is not None:
-                body["ops"] = self.ops
-            self.offer(sub, sse(body, event_id=self.last_id))
+            if scope not in messages:
+                mine = everything if scope is None else by_org.get(scope, [])
+                if not mine and not counters:
+                    messages[scope] = None
+                else:
+                    body: dict = {"events": mine}
+                    if counters:  # the counters once a second; the events every tick
+                        body["activity"] = self.summary_for(viewer)
+                    if viewer.is_operator and self.ops is not None:
+                        body["ops"] = self.ops
+                    messages[scope] = sse(body, event_id=self.last_id)
+            message = messages[scope]
+            if message is not None:
+                self.offer(sub, message)
 
     async def run_broadcaster(self) -> None:
         last_counters = 0.0

@@ -2,7 +2,8 @@
 
 The first message is the catch-up (since ``Last-Event-ID``, or the recent events); then one
 message per tick while there is news, a comment every 15 s to keep proxies from closing an idle
-stream. Every 30 s the session is looked up again, so signing out (or its expiry) ends the stream.
+stream. Every 30 s the session is looked up again, so signing out, its expiry or its token's
+revocation ends the stream.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import time
 
 from aiohttp import web
 
-from api.dashboard.guard import session
-from api.dashboard.keys import FEED, SESSIONS
+from api.dashboard.guard import session, session_alive
+from api.dashboard.keys import FEED
 
 KEEPALIVE_SECONDS = 15.0
 RECHECK_SECONDS = 30.0
@@ -39,7 +40,7 @@ async def events(request: web.Request) -> web.StreamResponse:
             await response.write(message)
             if time.monotonic() - checked > RECHECK_SECONDS:
                 checked = time.monotonic()
-                if await request.config_dict[SESSIONS].get(current.id) is None:
+                if not await session_alive(request, current):
                     break
     except (ConnectionResetError, ConnectionError):
         pass

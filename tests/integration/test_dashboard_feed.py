@@ -86,6 +86,17 @@ async def collect(sub, want: int, timeout: float = 10.0) -> list[dict]:
     return got
 
 
+async def collect_counters(sub, timeout: float = 10.0) -> list[dict]:
+    """Messages of ``sub`` up to the next one with counters."""
+    got: list[dict] = []
+    async with asyncio.timeout(timeout):
+        while not got or "activity" not in got[-1]:
+            message = await sub.queue.get()
+            assert message is not None
+            got.append(parse(message)[1])
+    return got
+
+
 async def publish(stream, events: list[dict]) -> None:
     client, audit = stream
     for item in events:
@@ -109,10 +120,12 @@ async def test_events_are_batched_and_each_viewer_sees_only_its_scope(feed, stre
     a_events = [e for body in seen_by_a for e in body["events"]]
     assert len(a_events) == 20 and {e["org_id"] for e in a_events} == {ORG_A}
     assert [e["event_id"] for e in a_events] == [e["event_id"] for e in mixed if e["org_id"] == ORG_A]
-    # Counters come with the events: the organization's own, everybody's for the operator.
-    assert sum(seen_by_a[-1]["activity"]["writes"]) == 20
-    assert sum(seen_by_operator[-1]["activity"]["writes"]) == 40
-    assert "ops" not in seen_by_a[-1] and seen_by_operator[-1]["ops"] == {"queue_depth": 3}
+    # The counters (every snapshot_every): the organization's own, everybody's for the operator.
+    seen_by_a += await collect_counters(org_a)
+    seen_by_operator += await collect_counters(operator)
+    assert sum([m for m in seen_by_a if "activity" in m][-1]["activity"]["writes"]) == 20
+    assert sum([m for m in seen_by_operator if "activity" in m][-1]["activity"]["writes"]) == 40
+    assert all("ops" not in m for m in seen_by_a) and seen_by_operator[-1]["ops"] == {"queue_depth": 3}
 
 
 async def test_a_slow_browser_is_dropped_and_the_others_keep_getting_events(feed, stream):

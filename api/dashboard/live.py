@@ -1,15 +1,16 @@
 """The dashboard's live feed: ONE reader of the audit stream per ingress process, fanned out.
 
 ``LiveFeed.run_reader`` waits on the Redis Stream (``XREAD BLOCK``) and notes every new event (into a
-ring of recent events and the ``domain.activity`` counters); every ``tick`` (250 ms) the
-broadcaster sends each connected browser ONE server-sent-events message holding the new events
+ring of recent events and the ``domain.activity`` counters); the broadcaster then sends, at most
+once per ``tick`` (250 ms), each connected browser ONE server-sent-events message holding the new events
 it may see (``domain.viewers``), once a second the counters of its scope and, for operators, the
 pipeline's state (``ops``, read once per second per process, not per browser). Browsers of one
 scope share one encoded message.
 
 Each browser has a bounded queue (``queue_size`` messages). A browser that does not keep up is
 dropped: its queue is cleared and its stream ended, never awaited, so it slows neither the
-ingress nor any other browser. Its ``EventSource`` reconnects on its own with ``Last-Event-ID``
+ingress nor any other browser (its connection is closed, so its handler is not left writing).
+Its ``EventSource`` reconnects on its own with ``Last-Event-ID``
 (the stream id of the last message it got), and ``catch_up`` replays what it missed from the
 stream (at most ``replay_limit`` events; past that it tells the page to resync). The page
 de-duplicates on ``event_id``, so the overlap between replay and live messages is harmless.
@@ -67,6 +68,9 @@ class Subscriber:
     viewer: Viewer
     queue: asyncio.Queue
     dropped: bool = False
+    # Closes the browser's connection: a handler stuck writing to a browser that does not read
+    # is freed at once (its write fails), not when TCP gives up.
+    close: Callable[[], None] | None = None
 
 
 @dataclass
@@ -90,6 +94,7 @@ class LiveFeed:
         self.ops: dict | None = None
         self._ops_read = 0.0
         self._tasks: list[asyncio.Task] = []
+        self._news = asyncio.Event()
         self.dropped_total = 0
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -124,6 +129,8 @@ class LiveFeed:
         while not sub.queue.empty():
             sub.queue.get_nowait()
         sub.queue.put_nowait(None)
+        if sub.close is not None:
+            sub.close()
 
     def offer(self, sub: Subscriber, message: bytes) -> None:
         try:
@@ -166,6 +173,7 @@ class LiveFeed:
             self.recent.append((entry_id, event))
             if live:
                 self.pending.append((entry_id, event))
+                self._news.set()
             self.last_id = entry_id
 
     async def backfill(self) -> None:
@@ -241,9 +249,19 @@ class LiveFeed:
                 self.offer(sub, message)
 
     async def run_broadcaster(self) -> None:
-        last_counters = 0.0
+        """Sends at once when news comes after a quiet spell, then at most once per ``tick`` while
+        it keeps coming (a burst is batched, a lone event is not held back); the counters and
+        the pipeline's state once per ``snapshot_every`` in any case."""
+        last_sent = last_counters = 0.0
         while True:
-            await asyncio.sleep(self.tick)
+            try:
+                await asyncio.wait_for(self._news.wait(), timeout=self.snapshot_every)
+            except TimeoutError:
+                pass
+            self._news.clear()
+            wait = self.tick - (time.monotonic() - last_sent)
+            if wait > 0:
+                await asyncio.sleep(wait)
             try:
                 await self.read_ops()
                 now = time.monotonic()
@@ -251,6 +269,7 @@ class LiveFeed:
                 if counters:
                     last_counters = now
                 self.broadcast(counters=counters)
+                last_sent = time.monotonic()
             except asyncio.CancelledError:
                 raise
             except Exception:  # never let one bad event end the feed

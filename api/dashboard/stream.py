@@ -26,10 +26,13 @@ async def events(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no"})
     await response.prepare(request)
     sub = feed.subscribe(current.viewer)  # before the catch-up: nothing falls between the two
+    transport = request.transport
+    sub.close = transport.close if transport is not None else None
     checked = time.monotonic()
+    last_event_id = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
     try:
         await response.write(b"retry: 1000\n\n")
-        await response.write(await feed.catch_up(current.viewer, request.headers.get("Last-Event-ID") or request.query.get("last_event_id")))
+        await response.write(await feed.catch_up(current.viewer, last_event_id))
         while True:
             try:
                 message = await asyncio.wait_for(sub.queue.get(), KEEPALIVE_SECONDS)

@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
 from api.keys import ENGINE, REDIS, SETTINGS
+from infra.metrics.exposition import scrape
+from infra.metrics.snapshot import SnapshotCollector
+from infra.ops_snapshot import read_snapshot
 from infra.redis.worker_presence import live_workers
 
 
@@ -49,7 +52,11 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if ready else 503)
 
 
-async def metrics(_request: web.Request) -> web.Response:
-    response = web.Response(body=generate_latest())
+async def metrics(request: web.Request) -> web.Response:
+    """Every process's series (multiprocess mode under ``scimgate run``) and the pipeline's
+    snapshot gauges, read now (``infra.metrics.snapshot``)."""
+    app = request.config_dict
+    snapshot = await read_snapshot(app[REDIS], app[ENGINE], app[SETTINGS])
+    response = web.Response(body=scrape(SnapshotCollector(snapshot)))
     response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
     return response

@@ -57,8 +57,15 @@ async def request_context(request: web.Request, handler):
         status=response.status,
         ms=round(elapsed * 1000, 2),
         org_id=request.match_info.get("org_id"),
+        **_more_commands(request),
     )
     return response
+
+
+def _more_commands(request: web.Request) -> dict:
+    """Every command id of a request that sent several (a Bulk); one rides as ``command_id``."""
+    ids = request.get("command_ids")
+    return {"command_ids": ids} if ids and len(ids) > 1 else {}
 
 
 @web.middleware

@@ -321,6 +321,7 @@ async def submit_command(request: web.Request, grant, order: Order, *, if_match=
     )
     kind = command.kind
     structlog.contextvars.bind_contextvars(command_id=command.id)
+    request.setdefault("command_ids", []).append(command.id)  # a Bulk request's are all logged
     try:
         reply = await dispatcher.submit(command)
     except CommandTimeout:

@@ -45,6 +45,7 @@ def celery_settings(settings: Settings) -> dict:
         "task_default_queue": settings.queue_name,
         "worker_hijack_root_logger": False,
         "worker_redirect_stdouts": False,
-        "worker_send_task_events": False,
-        "task_send_sent_event": False,
+        # SCIMGATE_CELERY_EVENTS=1: Flower (or `celery events`) sees every batch task unchanged.
+        "worker_send_task_events": settings.celery_events,
+        "task_send_sent_event": settings.celery_events,
     }

@@ -14,6 +14,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 
+MAX_DEFAULT_INGRESSES = 4
+
+
 def _float(name: str, default: float) -> float:
     raw = os.environ.get(name)
     return float(raw) if raw else default
@@ -96,8 +99,24 @@ class Settings:
     source_refusal_burst: float = field(default_factory=lambda: _float("SCIMGATE_SOURCE_REFUSAL_BURST", 100.0))
     refusal_summary_seconds: float = field(default_factory=lambda: _float("SCIMGATE_REFUSAL_SUMMARY_SECONDS", 60.0))
 
+    # `scimgate run`: ingress processes sharing the port (default: one per core, at most 4).
+    ingresses: int = field(default_factory=lambda: _int("SCIMGATE_INGRESSES", 0))
+    # A `scimgate worker` serves its own /metrics on this port (0: off; under `scimgate run` the
+    # ingresses' /metrics already carry the worker's series).
+    worker_metrics_port: int = field(default_factory=lambda: _int("SCIMGATE_WORKER_METRICS_PORT", 0))
+    # Celery task events (for Flower): the worker sends task and heartbeat events, the ingress
+    # task-sent events. Off by default (they cost a Redis publish per batch).
+    celery_events: bool = field(default_factory=lambda: os.environ.get("SCIMGATE_CELERY_EVENTS", "") in ("1", "true", "yes"))
+
     # Seconds a client may take to send a request body before it is answered 408.
     body_timeout: float = field(default_factory=lambda: _float("SCIMGATE_BODY_TIMEOUT", 30.0))
+
+    @property
+    def ingress_count(self) -> int:
+        """How many ingress processes `scimgate run` starts."""
+        if self.ingresses > 0:
+            return self.ingresses
+        return max(1, min(MAX_DEFAULT_INGRESSES, os.cpu_count() or 1))
 
     @property
     def worker_wedged_after(self) -> float:

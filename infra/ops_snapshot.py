@@ -2,8 +2,9 @@
 the ops dashboard.
 
 Every figure is cheap whatever the load: a hash with one field per ingress process, Redis
-``LLEN`` and ``ZRANGE`` on small keys, the outbox's first row by primary key and a count capped
-at ``OUTBOX_COUNT_CAP``. A figure that cannot be read (Redis or the store unreachable) is
+``LLEN`` and ``ZRANGE`` on small keys, a few minutes' top failing organizations
+(``infra.redis.org_outcomes``), the outbox's first row by primary key and a count capped at
+``OUTBOX_COUNT_CAP``. A figure that cannot be read (Redis or the store unreachable) is
 ``None``; reading never raises for an outage.
 """
 
@@ -20,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infra.config import Settings
 from infra.logging import get_logger
-from infra.redis import deadletter, ingress_queue, worker_presence
+from infra.redis import deadletter, ingress_queue, org_outcomes, worker_presence
+from infra.redis.org_outcomes import FailingOrganization
 from infra.store.tables import audit_outbox
 
 log = get_logger(__name__)
@@ -44,9 +46,15 @@ class OpsSnapshot:
     outbox_lag_seconds: float | None  # age of the oldest of them (0.0 when the outbox is empty)
     live_workers: int | None  # workers whose heartbeat is fresh
     dead_letters: int | None  # entries on the dead-letter list (capped at deadletter.KEEP)
+    # Organizations whose writes mostly fail over the last minutes (infra.redis.org_outcomes):
+    # how many, and the worst few (org id, failures, writes), worst first.
+    failing_organizations: int | None = None
+    top_failing: tuple[FailingOrganization, ...] = ()
 
     def to_dict(self) -> dict:
-        return dict(self.__dict__)
+        data = dict(self.__dict__)
+        data["top_failing"] = [dict(f.__dict__) for f in self.top_failing]
+        return data
 
 
 async def read_snapshot(redis: aioredis.Redis, engine: AsyncEngine, settings: Settings) -> OpsSnapshot:
@@ -54,8 +62,8 @@ async def read_snapshot(redis: aioredis.Redis, engine: AsyncEngine, settings: Se
 
     ``redis``: an asyncio Redis client on the deployment's Redis (the ingress's ``REDIS`` app key);
     ``engine``: the async store engine (``ENGINE``); ``settings``: resolved settings (the queue
-    name and the worker staleness are taken from them). Costs two Redis round trips and two
-    indexed SQL statements; never raises for an unreachable Redis or store (those figures are
+    name and the worker staleness are taken from them). Costs three Redis round trips and two
+    indexed SQL statements (three round trips when organizations are failing); never raises for an unreachable Redis or store (those figures are
     ``None``).
     """
     now = time.time()
@@ -73,10 +81,11 @@ async def _from_redis(client: aioredis.Redis, settings: Settings, now: float) ->
             pipe.llen(deadletter.key_for(queue))
             pipe.zrange(worker_presence.key_for(queue), 0, -1, withscores=True)
             queued_batches, dead_letters, stamps = await pipe.execute()
+            failing_count, top_failing = await org_outcomes.failing(client, queue, now)
     except Exception as exc:  # Redis unreachable (or slow): these figures are unknown
         log.warning("ops_snapshot_redis_unavailable", error=type(exc).__name__)
         return dict(queue_depth=None, oldest_queued_seconds=None, queued_batches=None, ingresses=None,
-                    live_workers=None, dead_letters=None)
+                    live_workers=None, dead_letters=None, failing_organizations=None, top_failing=())
     oldest = min((r.oldest for r in reports if r.waiting and r.oldest is not None), default=None)
     live = worker_presence.fresh({_text(m): float(s) for m, s in stamps}, settings.worker_stale_seconds, now)
     return dict(
@@ -86,6 +95,8 @@ async def _from_redis(client: aioredis.Redis, settings: Settings, now: float) ->
         ingresses=len(reports),
         live_workers=len(live),
         dead_letters=int(dead_letters),
+        failing_organizations=failing_count,
+        top_failing=tuple(top_failing),
     )
 
 

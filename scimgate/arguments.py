@@ -21,6 +21,8 @@ def settings_from(args) -> Settings:
         settings = replace(settings, redis_url=args.redis_url)
     if getattr(args, "port", None):
         settings = replace(settings, port=args.port)
+    if getattr(args, "ingresses", None):
+        settings = replace(settings, ingresses=args.ingresses)
     if getattr(args, "host", None):
         settings = replace(settings, host=args.host)
     return settings.resolved()

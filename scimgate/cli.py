@@ -21,7 +21,7 @@ from scimgate.arguments import settings_from
 
 
 def cmd_serve(args) -> int:
-    return processes.serve(settings_from(args))
+    return processes.serve(settings_from(args), getattr(args, "inherit_socket", None))
 
 
 def cmd_worker(args) -> int:
@@ -57,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--port", type=int, help="HTTP port (SCIMGATE_PORT, default 8080)")
         p.add_argument("--host", help="listen address (SCIMGATE_HOST, default 127.0.0.1)")
         p.set_defaults(func=func)
+    run_parser = sub.choices["run"]
+    run_parser.add_argument("--ingresses", type=int,
+                            help="ingress processes sharing the port (SCIMGATE_INGRESSES, default one per core, at most 4)")
+    # `scimgate run` hands its ingress children the socket it bound (internal).
+    sub.choices["serve"].add_argument("--inherit-socket", type=int, help=argparse.SUPPRESS)
 
     p = sub.add_parser("worker", parents=[common], help="run a Celery worker")
     p.add_argument("--concurrency", type=int, help="worker threads (SCIMGATE_WORKER_CONCURRENCY, default 1)")

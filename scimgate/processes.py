@@ -2,23 +2,29 @@
 
 ``scimgate run`` is the whole service in one command. In order: it binds the listening socket
 (a taken port fails at once, before anything is created or printed), makes the data dir
-private, starts the embedded Redis, creates the first organization on a first start, starts
-the supervised worker (``scimgate.worker_supervisor``: replaced when it exits or hangs), and
-serves HTTP on the socket it bound. Its children die with it (``infra.child_processes``).
+private, points every child at one metrics directory (``infra.metrics.exposition``), starts the
+embedded Redis, creates the first organization on a first start, starts the supervised worker
+(``scimgate.worker_supervisor``: replaced when it exits or hangs) and the ingress processes that
+serve HTTP on the socket it bound (``scimgate.ingress_supervisor``: ``SCIMGATE_INGRESSES``, one per
+core by default, each replaced when it exits). Its children die with it (``infra.child_processes``).
 """
 
 from __future__ import annotations
 
 import os
 import shlex
+import signal
 import socket
 import sys
+import threading
 from typing import TextIO
 
 from infra.child_processes import parent_pid_from_env, watch_parent
 from infra.config import Settings
 from infra.logging import configure_logging, get_logger
+from infra.metrics.exposition import prepare_multiprocess_dir
 from infra.private_files import secure_data_files, sqlite_path
+from scimgate.ingress_supervisor import IngressSupervisor
 from scimgate.worker_supervisor import WorkerSupervisor
 
 
@@ -142,7 +148,7 @@ def _fail(error: Exception) -> int:
     return 1
 
 
-def run_ingress(settings: Settings, sock: socket.socket, on_shutdown=None) -> None:
+def run_ingress(settings: Settings, sock: socket.socket) -> None:
     from aiohttp import web
 
     from api.app import create_app
@@ -153,13 +159,15 @@ def run_ingress(settings: Settings, sock: socket.socket, on_shutdown=None) -> No
         uvloop.install()
     except ImportError:  # pragma: no cover - uvloop is optional off Linux/macOS
         pass
-    app = create_app(settings)
-    if on_shutdown is not None:
-        app.on_shutdown.append(on_shutdown)
-    web.run_app(app, sock=sock, access_log=None, print=None, handle_signals=True)
+    web.run_app(create_app(settings), sock=sock, access_log=None, print=None, handle_signals=True)
 
 
-def serve(settings: Settings) -> int:
+def serve(settings: Settings, inherit_socket: int | None = None) -> int:
+    if inherit_socket is not None:  # an ingress child of `scimgate run`: its parent did the rest
+        configure_logging(settings.log_level)
+        _exit_when_parent_goes()
+        run_ingress(settings, socket.socket(fileno=inherit_socket))
+        return 0
     try:
         sock = listening_socket(settings.host, settings.port)
     except ListenError as error:
@@ -204,18 +212,42 @@ def worker(settings: Settings, concurrency: int | None = None) -> int:
     warnings.filterwarnings("ignore", category=SecurityWarning)
     app = configure(settings)
     threads = str(concurrency or settings.worker_concurrency)
+    if settings.worker_metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.worker_metrics_port, addr=settings.host)
     try:
-        app.worker_main(
-            [
-                "worker", "--pool", "threads", "--concurrency", threads, "--queues", settings.queue_name,
-                "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat",
-                "--hostname", f"scimgate-{os.getpid()}@%h",
-            ]
-        )
+        app.worker_main(worker_argv(settings, threads))
     finally:
         if redis_server:
             redis_server.stop()
     return 0
+
+
+def worker_argv(settings: Settings, threads: str) -> list[str]:
+    """Celery's worker arguments; with Celery events on, its heartbeat events too (Flower lists
+    a worker as online by them)."""
+    argv = ["worker", "--pool", "threads", "--concurrency", threads, "--queues", settings.queue_name,
+            "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
+            "--hostname", f"scimgate-{os.getpid()}@%h"]
+    if settings.celery_events:
+        argv.append("--task-events")
+    else:
+        argv.append("--without-heartbeat")
+    return argv
+
+
+def _wait_for_stop_signal() -> None:
+    """Block the main thread until SIGINT or SIGTERM."""
+    stop = threading.Event()
+
+    def handler(_signum, _frame) -> None:
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)
+    while not stop.wait(0.5):
+        pass
 
 
 def run(settings: Settings) -> int:
@@ -225,17 +257,18 @@ def run(settings: Settings) -> int:
         return _fail(error)
     configure_logging(settings.log_level)
     secure_files(settings, create=True)
+    prepare_multiprocess_dir(settings.data_dir)
     redis_server = embedded_redis(settings)
     supervisor = WorkerSupervisor(settings)
+    ingresses = IngressSupervisor(settings, sock, settings.ingress_count)
     try:
         first_start(settings, base_url(settings, sock))
         supervisor.start()
-
-        async def stop_restarting(_app) -> None:  # the ingress drains first; then the worker stops
-            supervisor.stop_restarting()
-
-        run_ingress(settings, sock, on_shutdown=stop_restarting)
+        ingresses.start()
+        _wait_for_stop_signal()
     finally:
+        supervisor.stop_restarting()
+        ingresses.stop()  # the ingresses drain first; then the worker stops
         sock.close()
         supervisor.stop()
         if redis_server:

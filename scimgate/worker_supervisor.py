@@ -195,8 +195,10 @@ class WorkerSupervisor:
 
     def _forget(self, child: _Child) -> None:
         """A dead child is no live worker: take its heartbeat out of the presence set."""
+        from infra.metrics.exposition import mark_dead
         from infra.redis.worker_presence import leave
 
+        mark_dead(child.process.pid)
         try:
             leave(self._client(), child.member, self.settings.queue_name)
         except Exception:  # Redis away: the stamp goes stale by itself

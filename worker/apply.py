@@ -24,6 +24,7 @@ from domain.errors import InvalidValue, ScimError, Uniqueness
 from domain.provisioning import Outcome, Provisioner, etag_for
 from infra.ids import new_resource_id
 from infra.logging import get_logger
+from infra.metrics import pipeline as metrics
 from infra.outages import is_transient, is_unavailable
 from infra.store import ledger
 from infra.store.clock import utcnow
@@ -84,6 +85,7 @@ class BatchApplier:
                     # A deadlock or lock timeout between concurrent batches: nothing was
                     # committed, so the whole batch is simply tried again.
                     log.warning("batch_retry_transient", attempt=attempt, error=str(error.orig)[:200])
+                    metrics.RETRIES.labels(metrics.RETRY_TRANSIENT).inc()
                     time.sleep(0.01 * attempt)
                     continue
                 if is_unavailable(error) and self.clock() < latest:
@@ -91,6 +93,7 @@ class BatchApplier:
                     # be applied (past its deadline the ingress has answered 503 anyway).
                     if attempt == 1 or attempt % 25 == 0:
                         log.warning("batch_waits_for_store", attempt=attempt, error=str(error.orig)[:200])
+                    metrics.RETRIES.labels(metrics.RETRY_OUTAGE).inc()
                     time.sleep(OUTAGE_PAUSE_SECONDS)
                     continue
                 raise
@@ -126,6 +129,7 @@ class BatchApplier:
                     uow.rollback()
                     skip |= late
                     log.warning("batch_redo_without_expired", expired=len(late))
+                    metrics.RETRIES.labels(metrics.RETRY_EXPIRED).inc()
                     continue
                 uow.commit()
                 return decided, written

@@ -28,6 +28,7 @@ from sqlalchemy import Engine
 from domain.commands import Reply
 from infra.config import Settings
 from infra.logging import get_logger
+from infra.metrics import pipeline as metrics
 from infra.redis.audit_stream import AuditStream
 from infra.redis.replies import add_replies
 from infra.store import ledger, outbox, provisioning_log
@@ -89,6 +90,7 @@ class OutboxRelay:
                 if pending:
                     self.audit.publish(self.redis, [event for _seq, event in pending])
                     outbox.forget_events(conn, pending)
+                    metrics.SWEPT.inc(len(pending))
                 return len(pending)
         finally:
             self.give_back_relayed(forget)
@@ -122,6 +124,7 @@ class OutboxRelay:
             with self.engine.connect() as conn, conn.begin():
                 removed = ledger.prune_decisions(conn, older_than=older_than)
             pruned += removed
+            metrics.LEDGER_PRUNED.inc(removed)
             if removed < 5000 or self._stop.is_set():
                 return pruned
 

@@ -10,7 +10,8 @@ from domain.commands import Command
 from infra import failpoints
 from infra.celery_config import APPLY_BATCH_TASK
 from infra.logging import get_logger
-from infra.redis import deadletter
+from infra.metrics import pipeline as metrics
+from infra.redis import deadletter, org_outcomes
 from infra.redis.replies import add_claims
 from worker.app import app, heartbeat, runtime
 
@@ -53,7 +54,7 @@ def apply_batch(self, payload: list | None = None, batch_id: str | None = None, 
         if failpoints.armed("worker.apply"):
             for command in commands:
                 failpoints.crash_if("worker.apply", str(command.to_wire()))
-        _apply(rt, commands)
+        _apply(rt, commands, batch_id)
     finally:
         beat.task_finished(task_id)
 
@@ -70,22 +71,29 @@ def _claim(rt, commands: list[Command], batch_id: str | None, task_id: str | Non
     return int(results[-2])
 
 
-def _apply(rt, commands: list[Command]) -> None:
+def _apply(rt, commands: list[Command], batch_id: str | None = None) -> None:
     started = time.time()
+    for command in commands:
+        metrics.QUEUE_WAIT.observe(max(0.0, started - command.deadline + rt.settings.command_timeout))
     relayed = rt.relay.take_relayed()
     try:
         decided, events = rt.applier.apply(commands, forget=relayed)
     except Exception:
         rt.relay.give_back_relayed(relayed)
         raise
+    committed = time.time()
     _publish(rt, decided, events, until=max(command.deadline for command in commands))
+    metrics.RELAY_SECONDS.observe(time.time() - committed)
+    metrics.BATCH_SIZE.observe(len(commands))
+    metrics.BATCH_SECONDS.observe(committed - started)
     waited = started - min(command.deadline for command in commands) + rt.settings.command_timeout
-    log.info("batch_applied", size=len(commands), waited_ms=round(waited * 1000, 1),
-             apply_ms=round((time.time() - started) * 1000, 1))
+    log.info("batch_applied", batch_id=batch_id, size=len(commands), waited_ms=round(waited * 1000, 1),
+             apply_ms=round((committed - started) * 1000, 1))
+    _count_outcomes(rt, decided)
     for d in decided:
         with structlog.contextvars.bound_contextvars(command_id=d.command.id, request_id=d.command.request_id):
-            log.info("command_decided", kind=d.command.kind, org_id=d.command.org_id, outcome=d.outcome,
-                     status=d.reply.status)
+            log.info("command_decided", batch_id=batch_id, kind=d.command.kind, org_id=d.command.org_id,
+                     outcome=d.outcome, status=d.reply.status)
 
 
 def _publish(rt, decided, events, *, until: float) -> None:
@@ -102,11 +110,24 @@ def _publish(rt, decided, events, *, until: float) -> None:
             time.sleep(0.1)
 
 
+def _count_outcomes(rt, decided) -> None:
+    """Commands by kind and outcome (Prometheus), and per organization for the failing ones
+    (``infra.redis.org_outcomes``, best effort: a Redis blip loses a count, nothing else)."""
+    for d in decided:
+        metrics.COMMANDS.labels(d.command.kind, d.outcome).inc()
+    try:
+        org_outcomes.record(rt.redis, rt.settings.queue_name, ((d.command.org_id, d.outcome) for d in decided))
+    except Exception as exc:
+        log.warning("org_outcomes_not_recorded", error=str(exc)[:200])
+
+
 def _dead_letter(rt, commands: list[Command], deliveries: int) -> None:
     reason = f"its message was delivered {deliveries} times without completing"
     decided, events = rt.applier.dead_letter(commands, reason)
     _publish(rt, decided, events, until=time.time() + PUBLISH_PATIENCE_SECONDS)
     fresh = [d.command for d in decided if d.outcome != "duplicate"]
+    metrics.DEAD_LETTERED.inc(len(fresh))
+    _count_outcomes(rt, decided)
     for command in fresh:
         log.error("command_dead_lettered", command_id=command.id, org_id=command.org_id, kind=command.kind,
                   deliveries=deliveries)

@@ -261,8 +261,8 @@ class CommandDispatcher:
         redis_lost_at: float | None = None
         while True:
             await asyncio.sleep(STAMP_INTERVAL_SECONDS)
+            await self._report_waiting()
             try:
-                await self._report_waiting()
                 stamps = await roster.refresh()
                 if stamps is None:  # Redis unreachable: judge nobody, but remember it
                     redis_lost_at = redis_lost_at or time.monotonic()
@@ -292,12 +292,14 @@ class CommandDispatcher:
 
     async def _report_waiting(self) -> None:
         """Tell the ops snapshot (``infra.ops_snapshot``) how many commands wait here, since when."""
-        assert self._redis is not None, "started"
+        if self._redis is None:
+            return
         deadlines = [flight.command.deadline for flight in self._flights.values()]
         oldest = min(deadlines) - self.settings.command_timeout if deadlines else None
         try:
-            await ingress_queue.report(self._redis, self.settings.queue_name, self.reply_to, len(deadlines), oldest)
-        except Exception:  # Redis unreachable: the roster refresh below says so
+            async with asyncio.timeout(STAMP_INTERVAL_SECONDS):  # never holds up the watchdog long
+                await ingress_queue.report(self._redis, self.settings.queue_name, self.reply_to, len(deadlines), oldest)
+        except Exception:  # Redis unreachable: the roster refresh says so; the report goes stale
             pass
 
     async def _recover(self, batch: _Batch) -> None:
@@ -355,6 +357,8 @@ class CommandDispatcher:
         """Fenced off under its old id (never applied): send it again under a new one (alone, as
         a suspect, when a worker died holding it)."""
         self._flights.pop(flight.command.id, None)
+        log.info("command_resubmitted", command_id=flight.command.id, resubmitted_as=new_id,
+                 request_id=flight.command.request_id, worker_lost=lost)
         flight.command = replace(flight.command, id=new_id)
         flight.payload = encode_command(flight.command)
         if lost:

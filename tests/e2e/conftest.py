@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.scimgate_run import backend_env
 from tests.support.stack import Stack
 
 
@@ -25,3 +26,11 @@ def org(stack):
 def scim(stack, org):
     with stack.scim(org) as client:
         yield client
+
+
+@pytest.fixture
+def backend():
+    """The backend under test for a `scimgate run` of its own (empty: the embedded default)."""
+    env, cleanup = backend_env()
+    yield env
+    cleanup()

@@ -14,25 +14,15 @@ import time
 import httpx
 import pytest
 
-from infra.store.engine import make_sync_engine
+from tests.e2e.run_helpers import scim_base
 from tests.e2e.scim_bodies import okta_user
 from tests.support.scimgate_run import (
     ScimgateProcess,
     alive,
-    backend_env,
     clean_env,
     scimgate_cli,
     wait_dead,
 )
-from tests.support.seed import create_token, list_organizations
-
-
-@pytest.fixture
-def backend():
-    """The backend under test for a `scimgate run` of its own (empty: the embedded default)."""
-    env, cleanup = backend_env()
-    yield env
-    cleanup()
 
 
 @pytest.mark.parametrize("command", ["run", "serve"])
@@ -115,25 +105,12 @@ def test_data_files_left_readable_are_made_private_at_start(tmp_path):
         assert stat.S_IMODE((data / name).stat().st_mode) == 0o600, name
 
 
-def _owner_token(database_url: str) -> tuple[str, str]:
-    engine = make_sync_engine(database_url)
-    try:
-        with engine.begin() as conn:
-            org = list_organizations(conn)[0]
-            return org.id, create_token(conn, org.id, "owner")[1]
-    finally:
-        engine.dispose()
-
-
 def test_a_hung_worker_is_killed_and_replaced(tmp_path, backend):
     """SIGSTOP the worker child of a real `scimgate run`: its heartbeat stops, it is replaced."""
     service = ScimgateProcess(["run"], clean_env(SCIMGATE_WORKER_HANG_SECONDS="3", **backend), tmp_path).start()
     try:
         service.wait_ready()
-        database_url = backend.get("SCIMGATE_DATABASE_URL") or f"sqlite:///{service.data_dir / 'scimgate.db'}"
-        org_id, token = _owner_token(database_url)
-        base = f"{service.url}/scim/v2/{org_id}"
-        headers = {"Authorization": f"Bearer {token}"}
+        base, headers = scim_base(service, backend)
         assert httpx.post(f"{base}/Users", json=okta_user("before@example.com"), headers=headers,
                           timeout=60).status_code == 201
         [hung] = service.children("scimgate worker")

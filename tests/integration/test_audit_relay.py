@@ -20,29 +20,15 @@ from sqlalchemy.exc import IntegrityError
 from domain.commands import Actor, Command, CreateUser
 from infra.config import Settings
 from infra.redis.audit_stream import AuditStream
-from infra.redis.embedded import EmbeddedRedis
 from infra.store import outbox
 from infra.store.clock import utcnow
 from infra.store.tables import audit_outbox
 from tests.support.seed import create_organization
-from tests.support.stack import TEST_REDIS_URL
 from worker import relay as relay_module
 from worker.apply import BatchApplier
 from worker.runtime import WorkerRuntime
 
 _ids = itertools.count()
-
-
-@pytest.fixture
-def redis_url(tmp_path):
-    if TEST_REDIS_URL:
-        yield TEST_REDIS_URL
-        return
-    server = EmbeddedRedis(tmp_path / "redis", persistent=False).start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 @pytest.fixture

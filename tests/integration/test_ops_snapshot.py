@@ -16,23 +16,9 @@ import redis.asyncio as aioredis
 from infra.config import Settings
 from infra.ops_snapshot import read_snapshot
 from infra.redis import deadletter, ingress_queue, worker_presence
-from infra.redis.embedded import EmbeddedRedis
 from infra.store.clock import utcnow
 from infra.store.engine import make_async_engine
 from infra.store.tables import audit_outbox
-from tests.support.stack import TEST_REDIS_URL
-
-
-@pytest.fixture
-def redis_url(tmp_path):
-    if TEST_REDIS_URL:
-        yield TEST_REDIS_URL
-        return
-    server = EmbeddedRedis(tmp_path / "redis", persistent=False).start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -64,6 +50,7 @@ async def test_an_idle_pipeline_reads_as_zeros(client, engine, settings):
     snap = await read_snapshot(client, engine, settings)
     assert (snap.queue_depth, snap.oldest_queued_seconds, snap.queued_batches, snap.ingresses) == (0, 0.0, 0, 0)
     assert (snap.outbox_pending, snap.outbox_lag_seconds, snap.live_workers, snap.dead_letters) == (0, 0.0, 0, 0)
+    assert (snap.failing_organizations, snap.top_failing) == (0, ())
 
 
 async def test_every_figure_comes_from_where_the_pipeline_keeps_it(client, engine, settings, sync_engine):
@@ -113,3 +100,28 @@ async def test_unreachable_sources_read_as_unknown_not_an_error(settings, tmp_pa
         await nowhere.aclose()
     assert snap.queue_depth is None and snap.live_workers is None and snap.dead_letters is None
     assert snap.outbox_pending is None and snap.outbox_lag_seconds is None
+    assert snap.failing_organizations is None and snap.top_failing == ()
+
+
+async def test_failing_organizations_are_counted_and_the_worst_listed(client, engine, settings, redis_url):
+    import redis as sync_redis
+
+    from infra.redis import org_outcomes
+
+    queue, now = settings.queue_name, time.time()
+    sync = sync_redis.Redis.from_url(redis_url)
+    try:
+        # "bad": 8 of 10 writes failed; "noisy": 6 failed of 100 (not failing); "ok": none failed.
+        org_outcomes.record(sync, queue, [("bad", "rejected")] * 6 + [("bad", "applied")] * 2, now - 120)
+        org_outcomes.record(sync, queue, [("bad", "expired")] * 2 + [("bad", "duplicate")] * 50, now)
+        org_outcomes.record(sync, queue, [("noisy", "rejected")] * 6 + [("noisy", "applied")] * 94, now)
+        org_outcomes.record(sync, queue, [("ok", "applied")] * 20, now)
+        org_outcomes.record(sync, queue, [("old", "rejected")] * 20, now - 600)  # outside the window
+    finally:
+        sync.close()
+
+    snap = await read_snapshot(client, engine, settings)
+
+    assert snap.failing_organizations == 1
+    assert [(f.org_id, f.failures, f.writes) for f in snap.top_failing] == [("bad", 8, 10)]
+    assert snap.to_dict()["top_failing"] == [{"org_id": "bad", "failures": 8, "writes": 10}]

@@ -72,7 +72,9 @@ def new_org(engine, *, tier: str = "enterprise", scim: bool = True, role: str = 
     return Org(org.id, token, token_id)
 
 
-def spawn_scimgate(args: list[str], env: dict, log_path: Path, *, with_parent: bool = False) -> subprocess.Popen:
+def spawn_scimgate(
+    args: list[str], env: dict, log_path: Path, *, with_parent: bool = False, pass_fds: tuple = ()
+) -> subprocess.Popen:
     """``python -m scimgate ARGS`` from the repository, its output appended to ``log_path``;
     with ``with_parent``, SIGKILLed when the thread that started it ends (no orphans when
     the test runner is killed)."""
@@ -81,6 +83,7 @@ def spawn_scimgate(args: list[str], env: dict, log_path: Path, *, with_parent: b
         return subprocess.Popen(
             [sys.executable, "-m", "scimgate", *args], env=env, cwd=REPO, stdout=log, stderr=log,
             stdin=subprocess.DEVNULL, preexec_fn=die_with_parent(signal.SIGKILL) if with_parent else None,
+            pass_fds=pass_fds,
         )
     finally:
         log.close()  # the child holds its own copy
@@ -129,6 +132,10 @@ class Stack:
     _drop_db: object = None
     _redis: EmbeddedRedis | None = None
     ingress: subprocess.Popen | None = None
+    # Ingress processes sharing the port, as under `scimgate run` (SCIMGATE_TEST_INGRESSES, 1 by
+    # default): each `scimgate serve --inherit-socket` on one socket bound here.
+    ingresses: int = field(default_factory=lambda: int(os.environ.get("SCIMGATE_TEST_INGRESSES", "1") or 1))
+    more_ingresses: list = field(default_factory=list)
     workers: list = field(default_factory=list)
     engine: object = None
 
@@ -157,18 +164,32 @@ class Stack:
             self.redis_url = self._redis.url
         upgrade(self.database_url)
         self.engine = make_sync_engine(self.database_url)
-        self.port = free_port()
-        self.ingress = self._spawn(["serve", "--port", str(self.port)], "ingress.log")
+        if self.ingresses > 1:
+            self._spawn_sharing_ingresses()
+        else:
+            self.port = free_port()
+            self.ingress = self._spawn(["serve", "--port", str(self.port)], "ingress.log")
         if worker:
             self.start_worker()
         self._wait_ready()
         return self
 
+    def _spawn_sharing_ingresses(self) -> None:
+        with socket.create_server(("127.0.0.1", 0), backlog=1024) as listener:
+            self.port = listener.getsockname()[1]
+            fd = listener.fileno()
+            procs = [
+                spawn_scimgate(["serve", "--inherit-socket", str(fd)], self.env, self.workdir / "ingress.log",
+                               pass_fds=(fd,))
+                for _ in range(self.ingresses)
+            ]
+        self.ingress, self.more_ingresses = procs[0], procs[1:]
+
     def stop(self) -> None:
-        for proc in [self.ingress, *self.workers]:
+        for proc in [self.ingress, *self.more_ingresses, *self.workers]:
             if proc and proc.poll() is None:
                 proc.terminate()
-        for proc in [self.ingress, *self.workers]:
+        for proc in [self.ingress, *self.more_ingresses, *self.workers]:
             if proc:
                 try:
                     proc.wait(timeout=10)

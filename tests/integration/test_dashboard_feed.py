@@ -1,5 +1,6 @@
 """The dashboard's live feed against a real Redis: one reader, batched, filtered per viewer,
-slow browsers dropped without slowing anyone, and a reconnect replaying what was missed."""
+slow browsers dropped without slowing anyone, and a reconnect replaying what was missed.
+(``redis_url``: tests/integration/conftest.py.)"""
 
 from __future__ import annotations
 
@@ -14,25 +15,11 @@ from api.dashboard.live import LiveFeed
 from domain.events import EVENTS
 from domain.viewers import OPERATOR, ORGANIZATION, Viewer
 from infra.redis.audit_stream import AuditStream
-from infra.redis.embedded import EmbeddedRedis
-from tests.support.stack import TEST_REDIS_URL
 
 ORG_A = "a" * 25
 ORG_B = "b" * 25
 OPERATOR_VIEW = Viewer(OPERATOR, "op1", "ops")
 ORG_A_VIEW = Viewer(ORGANIZATION, "tok1", "Org A", ORG_A, "owner")
-
-
-@pytest.fixture
-def redis_url(tmp_path):
-    if TEST_REDIS_URL:
-        yield TEST_REDIS_URL
-        return
-    server = EmbeddedRedis(tmp_path / "redis", persistent=False).start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from infra.store import outbox, provisioning_log
 from infra.store.clock import utcnow
 from infra.store.tables import provisioning_log as log_table
 from tests.integration.test_audit_relay import (  # noqa: F401  (fixtures)
-    age_outbox, client, creates, new_runtime, org_id, outbox_count, redis_url, settings,
+    age_outbox, client, creates, new_runtime, org_id, outbox_count, settings,
 )
 from worker import relay as relay_module
 from worker.apply import BatchApplier

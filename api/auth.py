@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-
 from typing import TypeAlias
 
 from sqlalchemy.ext.asyncio import AsyncEngine

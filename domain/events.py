@@ -22,6 +22,7 @@ escaped, so no field can print a second line in ``scimgate audit tail`` or bloat
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -179,8 +180,6 @@ MAX_NAME = 512
 
 
 def _shown(value):
-    import json
-
     text = json.dumps(value, default=str)
     return value if len(text) <= MAX_VALUE_CHARS else f"…[{len(text)} chars, not kept]"
 
@@ -310,10 +309,11 @@ class AuditEvents:
     def management(
         self, org_id: str, actor, action: str, *, status: int, outcome: str = SUCCESS,
         resource_type: str | None = None, resource_id: str | None = None, changed: list[str] | None = None,
-        detail: dict | None = None,
+        detail: dict | None = None, resource_name: str | None = None,
     ) -> AuditEvent:
         """A management change (or its refusal) by ``actor`` (a ``domain.management.ManagementActor``)."""
         return AuditEvent(
+            resource_name=_name_of({"displayName": resource_name}) if resource_name else None,
             action=action,
             org_id=org_id,
             outcome=outcome,

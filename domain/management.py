@@ -241,6 +241,7 @@ class Management:
             if left is None:
                 raise not_found("User", user_id)  # deleted meanwhile (by the IdP's DELETE)
             self._audit(uow, org_id, actor, ev.ORG_USER_DELETE, status=204, resource_type="User", resource_id=user_id,
+                        resource_name=record.document.get("userName"),
                         detail={"teams_removed": len(left), "teams_removed_ids": left[: ev.MAX_LISTED_MEMBERS]})
             uow.commit()
             return {"id": user_id, "userName": record.document.get("userName"), "removedFromTeams": left}
@@ -266,7 +267,8 @@ class Management:
                 raise name_taken(name) from None
             added = uow.teams.add_members(org_id, record.id, member_ids) if member_ids else []
             self._audit(uow, org_id, actor, ev.ORG_TEAM_CREATE, status=201, resource_type="Team",
-                        resource_id=record.id, changed=["displayName"], detail=ev.member_detail(added, []))
+                        resource_id=record.id, changed=["displayName"], detail=ev.member_detail(added, []),
+                        resource_name=name)
             view = self._team_view(uow, org_id, record.id)
             uow.commit()
             return view
@@ -327,7 +329,7 @@ class Management:
                     raise name_taken(name) from None
             self._audit(uow, org_id, actor, ev.ORG_TEAM_RENAME, status=200, resource_type="Team",
                         resource_id=team_id, changed=["displayName"] if name != current else [],
-                        detail={"from": current, "to": name})
+                        detail={"from": current, "to": name}, resource_name=name)
             view = self._team_view(uow, org_id, team_id)
             uow.commit()
             return view
@@ -342,7 +344,7 @@ class Management:
             uow.teams.delete(org_id, team_id)
             name = record.document.get("displayName")
             self._audit(uow, org_id, actor, ev.ORG_TEAM_DELETE, status=204, resource_type="Team",
-                        resource_id=team_id,
+                        resource_id=team_id, resource_name=name,
                         detail={"name": name, "idp_managed": record.idp_managed, "members_removed": len(removed)})
             uow.commit()
             return {"id": team_id, "name": name, "membersRemoved": len(removed)}

@@ -4,9 +4,8 @@ Teams, the audit stream, dead letters (the management service on the SQL store, 
 from __future__ import annotations
 
 import json
-import sys
 
-from scimgate.arguments import embedded_redis, engine_for, print_result, settings_from
+from scimgate.arguments import embedded_redis, engine_for, print_new_token, print_result, print_revoked, settings_from
 
 
 # -- management (domain.management, on the SQL store) ----------------------------------------
@@ -41,16 +40,12 @@ def cmd_org_list(args) -> int:
 
 def cmd_token_create(args) -> int:
     made = _management(args, lambda m: m.create_token(args.org, args.role, name=args.name))
-    if not args.json:  # the id on stderr: `TOKEN=$(scimgate token create …)` still gets the token
-        print(f"token id: {made.id}", file=sys.stderr)
-    print_result({"token": made.token, "id": made.id}, args.json, made.token)
+    print_new_token(made, args.json, "token")
     return 0
 
 
 def cmd_token_revoke(args) -> int:
-    revoked = _management(args, lambda m: m.revoke_token(args.id))
-    print("revoked" if revoked else "no such live token")
-    return 0 if revoked else 1
+    return print_revoked(_management(args, lambda m: m.revoke_token(args.id)), "token")
 
 
 def cmd_scim(args) -> int:

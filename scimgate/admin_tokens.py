@@ -4,10 +4,7 @@ listings show ids, roles and times, never a token or its hash."""
 
 from __future__ import annotations
 
-import json
-import sys
-
-from scimgate.arguments import engine_for, print_result, settings_from
+from scimgate.arguments import engine_for, print_new_token, print_revoked, print_table, settings_from
 
 
 def _on_store(args, make_service, use):
@@ -25,44 +22,27 @@ def _operators(args, use):
 
 
 def cmd_operator_create(args) -> int:
-    made = _operators(args, lambda ops: ops.create(args.name))
-    if not args.json:  # the id on stderr: `TOKEN=$(scimgate operator create …)` still gets the token
-        print(f"operator id: {made.id}", file=sys.stderr)
-    print_result({"token": made.token, "id": made.id}, args.json, made.token)
+    print_new_token(_operators(args, lambda ops: ops.create(args.name)), args.json, "operator")
     return 0
-
-
-def _when(value: str | None) -> str:
-    return value or "-"
 
 
 def cmd_operator_list(args) -> int:
     found = [operator.to_dict() for operator in _operators(args, lambda ops: ops.all())]
-    if args.json:
-        print(json.dumps(found))
-        return 0
-    print("ID\tNAME\tCREATED\tLAST USED\tREVOKED")
-    for op in found:
-        print(f"{op['id']}\t{op['name']}\t{op['created']}\t{_when(op['lastUsed'])}\t{_when(op['revoked'])}")
+    print_table(found, args.json, {"ID": "id", "NAME": "name", "CREATED": "created", "LAST USED": "lastUsed",
+                                   "REVOKED": "revoked"})
     return 0
 
 
 def cmd_operator_revoke(args) -> int:
-    revoked = _operators(args, lambda ops: ops.revoke(args.id))
-    print("revoked" if revoked else "no such live operator")
-    return 0 if revoked else 1
+    return print_revoked(_operators(args, lambda ops: ops.revoke(args.id)), "operator")
 
 
 def cmd_token_list(args) -> int:
     from infra.store.unit_of_work import management_service
 
     found = _on_store(args, management_service, lambda m: m.tokens(args.org))
-    if args.json:
-        print(json.dumps(found))
-        return 0
-    print("ID\tROLE\tNAME\tCREATED\tLAST USED\tREVOKED")
-    for t in found:
-        print(f"{t['id']}\t{t['role']}\t{t['name'] or ''}\t{t['created']}\t{_when(t['lastUsed'])}\t{_when(t['revoked'])}")
+    print_table(found, args.json, {"ID": "id", "ROLE": "role", "NAME": "name", "CREATED": "created",
+                                   "LAST USED": "lastUsed", "REVOKED": "revoked"})
     return 0
 
 

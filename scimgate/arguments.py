@@ -4,6 +4,7 @@ how it prints."""
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -42,3 +43,26 @@ def engine_for(settings: Settings):
 
 def print_result(payload: dict, as_json: bool, text: str) -> None:
     print(json.dumps(payload) if as_json else text)
+
+
+def print_new_token(made, as_json: bool, label: str) -> None:
+    """A token just made (shown once). Without ``--json`` its id goes to stderr, so that
+    ``TOKEN=$(scimgate … create …)`` still gets the token alone."""
+    if not as_json:
+        print(f"{label} id: {made.id}", file=sys.stderr)
+    print_result({"token": made.token, "id": made.id}, as_json, made.token)
+
+
+def print_revoked(revoked: bool, what: str) -> int:
+    print("revoked" if revoked else f"no such live {what}")
+    return 0 if revoked else 1
+
+
+def print_table(rows: list[dict], as_json: bool, columns: dict[str, str]) -> None:
+    """``rows`` as JSON, or as a tab-separated table of ``columns`` (heading → key; "-" for none)."""
+    if as_json:
+        print(json.dumps(rows))
+        return
+    print("\t".join(columns))
+    for row in rows:
+        print("\t".join("-" if row.get(key) in (None, "") else str(row[key]) for key in columns.values()))

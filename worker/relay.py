@@ -41,7 +41,11 @@ RELAY_INTERVAL_SECONDS = 1.0
 RELAY_GRACE = timedelta(seconds=2)
 SWEEP_LIMIT = 1000
 PRUNE_EVERY_TICKS = 60  # the ledger and the log are pruned about once a minute
+# Refusals written into the log: at most REFUSALS_PER_SWEEP × REFUSAL_SWEEPS_PER_TICK a second per
+# worker, so an anonymous flood from many addresses (each within its refusal budget) cannot grow the
+# log without bound; past it the feed's cap (``REFUSAL_FEED_MAXLEN``) drops the oldest waiting ones.
 REFUSALS_PER_SWEEP = 500
+REFUSAL_SWEEPS_PER_TICK = 4
 # At most this many batches of log entries are pruned per tick (the rest wait a minute).
 LOG_PRUNE_BATCHES = 50
 
@@ -136,8 +140,9 @@ class OutboxRelay:
                 try:
                     while self.sweep() >= SWEEP_LIMIT:
                         pass
-                    while self.log_refusals() >= REFUSALS_PER_SWEEP:
-                        pass
+                    for _ in range(REFUSAL_SWEEPS_PER_TICK):
+                        if self.log_refusals() < REFUSALS_PER_SWEEP:
+                            break
                     if ticks % PRUNE_EVERY_TICKS == 0:
                         self.prune_ledger()
                         self.prune_log()

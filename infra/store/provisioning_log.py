@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, or_, select, tuple_
+from sqlalchemy import Connection, delete, or_, select, tuple_, union
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -133,35 +133,85 @@ class LogPage:
         return {"entries": self.entries, "next_cursor": self.next_cursor}
 
 
-def _matches(value: str, types: tuple[str, ...]):
+IDENTITY_COLUMNS = ("resource_id", "name_key", "external_id")
+
+
+def _conditions(query: LogQuery, *, by_org_index: bool = True) -> list:
+    """Every filter of ``query`` but ``user``/``team`` and the ids (those choose the index:
+    ``_statement``). ``by_org_index`` False: the organization is compared in a way no index serves
+    (``org_id || ''``), so the planner keeps to the index the caller chose."""
     t = log_table.c
-    return (t.resource_type.in_(types)) & or_(
-        t.resource_id == value, t.name_key == value.casefold(), t.external_id == value
-    )
+    found = []
+    if query.org_id is not None:
+        found.append((t.org_id if by_org_index else t.org_id.concat("")) == query.org_id)
+    for column, value in ((t.action, query.action), (t.outcome, query.outcome), (t.idp, query.idp)):
+        if value:
+            found.append(column == value)
+    if query.since is not None:
+        found.append(t.time >= query.since)
+    if query.until is not None:
+        found.append(t.time < query.until)
+    if query.cursor is not None:
+        found.append(tuple_(t.time, t.seq) < tuple_(query.cursor.time, query.cursor.seq))
+    return found
+
+
+def _identity(query: LogQuery) -> tuple[str, tuple[str, ...]] | None:
+    if query.user:
+        return query.user, ("User",)
+    if query.team:
+        return query.team, TEAM_TYPES
+    return None
+
+
+def _identity_matches(value: str, types: tuple[str, ...], name: str | None = None):
+    t = log_table.c
+    keys = {"resource_id": value, "name_key": value.casefold(), "external_id": value}
+    if name is not None:
+        return t.resource_type.in_(types) & (log_table.c[name] == keys[name])
+    return t.resource_type.in_(types) & or_(*(log_table.c[column] == key for column, key in keys.items()))
+
+
+def _newest(statement, limit: int):
+    return statement.order_by(log_table.c.time.desc(), log_table.c.seq.desc()).limit(limit)
+
+
+def _statement(query: LogQuery):
+    """The page's query, shaped so that each kind of search has one index that serves it on both
+    backends (SQLite's planner has no statistics to choose by):
+
+    - a request or command id: the entries with that id by its own index, then the other filters;
+    - a user or Team: the union of its three identities (id, name, externalId), each one page
+      long from its index (organization, identity, time, seq);
+    - anything else: the organization's index for the filter (organization, column, time, seq).
+    """
+    t = log_table.c
+    limit = query.limit + 1
+    identity = _identity(query)
+    if query.request_id or query.command_id:
+        column, value = (t.request_id, query.request_id) if query.request_id else (t.command_id, query.command_id)
+        statement = select(log_table).where(t.seq.in_(select(t.seq).where(column == value)),
+                                            *_conditions(query, by_org_index=False))
+        for other, wanted in ((t.request_id, query.request_id), (t.command_id, query.command_id)):
+            if wanted and other is not column:
+                statement = statement.where(other == wanted)
+        if identity:
+            statement = statement.where(_identity_matches(*identity))
+        return _newest(statement, limit)
+    conditions = _conditions(query)
+    if identity:
+        branches = [
+            select(_newest(select(t.seq).where(*conditions, _identity_matches(*identity, name)), limit).subquery().c.seq)
+            for name in IDENTITY_COLUMNS
+        ]
+        return _newest(select(log_table).where(t.seq.in_(union(*branches))), limit)
+    return _newest(select(log_table).where(*conditions), limit)
 
 
 def search(conn: Connection, query: LogQuery) -> LogPage:
     """One page of the log, newest first, matching every filter of ``query`` (a ``LogQuery``
     from ``domain.provisioning_log.parse_query``); ``next_cursor`` is None on the last page."""
-    t = log_table.c
-    statement = select(log_table)
-    if query.org_id is not None:
-        statement = statement.where(t.org_id == query.org_id)
-    if query.user:
-        statement = statement.where(_matches(query.user, ("User",)))
-    if query.team:
-        statement = statement.where(_matches(query.team, TEAM_TYPES))
-    for column, value in ((t.action, query.action), (t.outcome, query.outcome), (t.idp, query.idp),
-                          (t.request_id, query.request_id), (t.command_id, query.command_id)):
-        if value:
-            statement = statement.where(column == value)
-    if query.since is not None:
-        statement = statement.where(t.time >= query.since)
-    if query.until is not None:
-        statement = statement.where(t.time < query.until)
-    if query.cursor is not None:
-        statement = statement.where(tuple_(t.time, t.seq) < tuple_(query.cursor.time, query.cursor.seq))
-    rows = conn.execute(statement.order_by(t.time.desc(), t.seq.desc()).limit(query.limit + 1)).all()
+    rows = conn.execute(_statement(query)).all()
     shown = rows[: query.limit]
     more = len(rows) > query.limit
     cursor = LogCursor(shown[-1].time, shown[-1].seq).encode() if more and shown else None

@@ -226,3 +226,36 @@ def test_team_delete(service):
     assert service.handle(command(c.GROUP_DELETE, resource_id=team)).event.action == ev.TEAM_DELETE
     with pytest.raises(NotFound):
         service.handle(command(c.GROUP_DELETE, resource_id=team))
+
+
+# -- what an event says of its resource (for the provisioning log) ------------------------------
+
+
+def test_an_event_names_its_resource_and_shows_new_and_old_values(service):
+    created = service.handle(command(c.USER_CREATE, user_body("ada@example.com", externalId="ext-1",
+                                                              displayName="Ada"), password_supplied=True))
+    assert (created.event.resource_name, created.event.external_id) == ("ada@example.com", "ext-1")
+    assert created.event.values["displayName"] == "Ada" and "password" in created.event.changed
+    assert "password" not in created.event.values and "schemas" not in created.event.values
+    user_id = created.view["id"]
+    patched = service.handle(command(c.USER_PATCH, resource_id=user_id, operations=patch(
+        {"op": "replace", "path": "displayName", "value": "Ada L"})))
+    assert patched.event.values == {"displayName": "Ada L"} and patched.event.old_values == {"displayName": "Ada"}
+    deleted = service.handle(command(c.USER_DELETE, resource_id=user_id))
+    assert deleted.event.resource_name == "ada@example.com" and deleted.event.values == {}
+
+
+def test_a_teams_members_are_counted_never_shown_as_values(service):
+    user_id = create_user(service)
+    team = service.handle(command(c.GROUP_CREATE, group_body("Astro", [user_id])))
+    assert team.event.resource_name == "Astro" and "members" not in team.event.values
+    assert team.event.detail["members_added"] == 1
+
+
+def test_a_refused_create_still_names_what_it_was_for(service):
+    create_user(service, "grace@example.com")
+    with pytest.raises(Uniqueness) as refused:
+        service.handle(command(c.USER_CREATE, user_body("Grace@example.com")))
+    cmd = command(c.USER_CREATE, user_body("Grace@example.com", externalId="e-9"))
+    event = ev.EVENTS.rejected(cmd, refused.value)
+    assert (event.resource_name, event.external_id) == ("Grace@example.com", "e-9")

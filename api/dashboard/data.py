@@ -13,11 +13,11 @@
 
 from __future__ import annotations
 
-import orjson
 from aiohttp import web
 
 from api.dashboard.guard import session
 from api.keys import ENGINE
+from api.management import json_response
 from domain.org_health import assess
 from domain.provisioning_log import InvalidLogQuery, parse_query
 from infra.store.clock import utcnow
@@ -26,10 +26,6 @@ from infra.store.provisioning_log import search_async
 
 MAX_ORGS_PAGE = 100
 DEFAULT_ORGS_PAGE = 25
-
-
-def json_response(body, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
 
 
 def bad_request(message: str) -> web.Response:

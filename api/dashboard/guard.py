@@ -17,12 +17,12 @@ import hmac
 import time
 from urllib.parse import urlsplit
 
-import orjson
 from aiohttp import web
 
 from api.dashboard import pages
 from api.dashboard.keys import SESSION, SESSIONS
 from api.keys import ENGINE
+from api.management import json_response
 from api.origin import public_origin
 from infra.logging import get_logger
 from infra.outages import is_transient, is_unavailable
@@ -69,8 +69,7 @@ def session(request: web.Request) -> Session:
 
 def error_body(request: web.Request, status: int, message: str) -> web.Response:
     if is_api(request):
-        return web.Response(body=orjson.dumps({"error": {"status": status, "message": message}}), status=status,
-                            content_type="application/json")
+        return json_response({"error": {"status": status, "message": message}}, status)
     return pages.error_page(status, message)
 
 

@@ -177,17 +177,18 @@ class LiveFeed:
             self.last_id = entry_id
 
     async def backfill(self) -> None:
-        """The last hour of the stream (at most ``backfill_limit`` events) into the counters."""
-        start = f"{int(time.time() * 1000) - 3_600_000}-0"
-        newest = _decode(await self.client.xrevrange(self.stream, max="+", min=start, count=self.backfill_limit))
-        newest.reverse()
-        self.note(newest, live=False)
+        """The last hour of the stream (at most ``backfill_limit`` events, up to its newest entry
+        as of now) into the counters; the reader goes on after that entry, so an event added
+        meanwhile is read live, never skipped."""
+        newest = cast(list, await self.client.xrevrange(self.stream, count=1))
         if not newest:
-            info = await self.client.xinfo_stream(self.stream) if await self.client.exists(self.stream) else None
-            if info:
-                fields = cast(dict, info)
-                last = fields.get("last-generated-id") or fields.get(b"last-generated-id")
-                self.last_id = last.decode() if isinstance(last, bytes) else str(last)
+            return  # empty: the reader starts from the beginning ("0-0")
+        top = newest[0][0].decode() if isinstance(newest[0][0], bytes) else str(newest[0][0])
+        start = f"{int(time.time() * 1000) - 3_600_000}-0"
+        entries = _decode(await self.client.xrevrange(self.stream, max=top, min=start, count=self.backfill_limit))
+        entries.reverse()
+        self.note(entries, live=False)
+        self.last_id = top
 
     async def run_reader(self) -> None:
         while True:

@@ -124,7 +124,11 @@ def test_an_operator_watches_a_write_arrive_searches_the_log_and_signs_out(stack
 def test_an_organization_token_sees_only_its_organization(stack, page, tmp_path):
     mine, theirs = stack.new_org(), stack.new_org()
     ours, other = f"ours-{uuid.uuid4().hex[:6]}@example.com", f"other-{uuid.uuid4().hex[:6]}@example.com"
+    earlier = f"earlier-{uuid.uuid4().hex[:6]}@example.com"
+    with stack.scim(mine) as scim:  # before the page opens: shown from the log at load
+        assert scim.post("/Users", json=okta_user(earlier)).status_code == 201
     sign_in(page, stack, mine.token)
+    expect(page.locator("#events tbody tr", has_text=earlier)).to_have_count(1, timeout=LIVE_TIMEOUT_MS)
     expect(page.locator(".who")).to_contain_text("this organization only")
     expect(page.locator("#tile-queue")).to_have_count(0)  # the pipeline's state is for operators
     with stack.scim(theirs) as scim:

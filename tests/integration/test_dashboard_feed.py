@@ -156,3 +156,23 @@ async def test_a_replay_past_the_limit_asks_the_page_to_resync(feed, stream):
 async def test_a_malformed_last_event_id_is_a_fresh_start(feed):
     _position, body = parse(await feed.catch_up(OPERATOR_VIEW, "0-0; DROP"))
     assert body["resync"] is False
+
+
+async def test_a_starting_reader_counts_the_last_hour_then_reads_on_from_there(redis_url, stream):
+    await publish(stream, [event(ORG_A, n) for n in range(3)])
+    reader = aioredis.from_url(redis_url)
+    late = LiveFeed(reader, stream[1].name, tick=0.05)
+    await late.start()
+    try:
+        sub = late.subscribe(ORG_A_VIEW)
+        async with asyncio.timeout(10):
+            while late.last_id == "0-0":  # until the backfill is done
+                await asyncio.sleep(0.01)
+        await publish(stream, [event(ORG_A, 3)])
+        got = await collect(sub, 1)
+        assert [e["resource_id"] for body in got for e in body["events"]] == ["t3"]  # the old ones not pushed again
+        assert [e["resource_id"] for e in late.recent_for(ORG_A_VIEW, 10)] == ["t0", "t1", "t2", "t3"]
+        assert sum(late.summary_for(ORG_A_VIEW)["writes"]) == 4
+    finally:
+        await late.stop()
+        await reader.aclose()

@@ -378,6 +378,28 @@ document.getElementById("health-more").addEventListener("click", () => {
   loadHealth(true);
 });
 
+// -- the latest entries at load: from the provisioning log (indexed per organization), so an
+// organization sees its own even when the stream's recent window is full of others' --------------
+
+function entryToEvent(entry) {
+  const r = entry.resource || {};
+  const error = entry.error || {};
+  return { event_id: entry.id, time: entry.time, org_id: entry.orgId, idp: entry.idp, action: entry.action,
+    outcome: entry.outcome, status: entry.status, resource_type: r.type, resource_id: r.id, resource_name: r.name,
+    external_id: r.externalId, request_id: entry.requestId, command_id: entry.commandId, changed: entry.changed,
+    queue_wait_ms: entry.queueWaitMs, apply_ms: entry.applyMs,
+    detail: { ...(entry.detail || {}), ...(error.detail ? { detail: error.detail } : {}), ...(error.scimType ? { scimType: error.scimType } : {}) } };
+}
+
+async function loadLatest() {
+  try {
+    const result = await getJSON("/dashboard/api/log?limit=50");
+    addEvents(result.entries.map(entryToEvent), false);
+  } catch (error) {
+    // the stream's catch-up still shows what it has
+  }
+}
+
 // -- the live stream -------------------------------------------------------------------------------
 
 const live = document.getElementById("live");
@@ -391,6 +413,7 @@ function connect() {
     lastEventId = message.lastEventId || lastEventId;
     const batch = JSON.parse(message.data);
     addEvents(batch.events || [], batch.resync);
+    if (batch.resync) loadLatest();
     if ((batch.events || []).some((e) => e.org_id && (isOperator ? e.action.startsWith("scim:") : true))) {
       refreshHealthSoon();
     }
@@ -409,5 +432,6 @@ function connect() {
 
 renderEvents();
 connect();
+loadLatest();
 loadHealth(false);
 setInterval(() => { if (!healthAll) loadHealth(false); }, 30000);

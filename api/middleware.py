@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import functools
+import os
 import re
 import time
-import uuid
 
 import structlog
 from aiohttp import web
@@ -39,7 +39,7 @@ _CLIENT_REQUEST_ID = re.compile(r"[\x21-\x7e][\x20-\x7e]{0,127}")
 @web.middleware
 async def request_context(request: web.Request, handler):
     supplied = request.headers.get("X-Request-Id", "")
-    request_id = supplied if _CLIENT_REQUEST_ID.fullmatch(supplied) else uuid.uuid4().hex
+    request_id = supplied if _CLIENT_REQUEST_ID.fullmatch(supplied) else os.urandom(16).hex()
     request["request_id"] = request_id
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id)

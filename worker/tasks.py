@@ -14,14 +14,12 @@ from infra.metrics import pipeline as metrics
 from infra.redis import deadletter, org_outcomes
 from infra.redis.replies import add_claims
 from worker.app import app, heartbeat, runtime
+from worker.publisher import PUBLISH_PATIENCE_SECONDS, send_patiently
 
 log = get_logger(__name__)
 
 DELIVERIES_KEY = "scimgate:deliveries:"
 DELIVERIES_TTL_SECONDS = 3600
-# After a commit, a failed publish of the replies is tried again for up to this long, so a Redis
-# blip does not leave the requests waiting for their deadline (the fence answers them then).
-PUBLISH_PATIENCE_SECONDS = 2.0
 
 
 def _decode(payload: list) -> list[Command]:
@@ -83,40 +81,39 @@ def _apply(rt, commands: list[Command], batch_id: str | None = None) -> None:
         raise
     committed = time.time()
     _publish(rt, decided, events, until=max(command.deadline for command in commands))
-    metrics.RELAY_SECONDS.observe(time.time() - committed)
     metrics.BATCH_SIZE.observe(len(commands))
     metrics.BATCH_SECONDS.observe(committed - started)
     waited = started - min(command.deadline for command in commands) + rt.settings.command_timeout
     log.info("batch_applied", batch_id=batch_id, size=len(commands), waited_ms=round(waited * 1000, 1),
              apply_ms=round((committed - started) * 1000, 1))
-    _count_outcomes(rt, decided)
     for d in decided:
+        metrics.COMMANDS.labels(d.command.kind, d.outcome).inc()
         with structlog.contextvars.bound_contextvars(command_id=d.command.id, request_id=d.command.request_id):
             log.info("command_decided", batch_id=batch_id, kind=d.command.kind, org_id=d.command.org_id,
                      outcome=d.outcome, status=d.reply.status)
 
 
 def _publish(rt, decided, events, *, until: float) -> None:
-    """After commit: answer the waiting requests and publish the audit events."""
-    give_up = min(until, time.time() + PUBLISH_PATIENCE_SECONDS)
-    while True:
-        try:
-            rt.relay.publish([(d.command.reply_to, d.reply) for d in decided], events)
-            return
-        except Exception as exc:  # committed: the ingress fence answers, the sweeper relays the events
-            if time.time() >= give_up:
-                log.warning("publish_after_commit_failed", error=str(exc)[:200])
-                return
-            time.sleep(0.1)
+    """After commit: answer the waiting requests, publish the audit events and count each
+    organization's outcomes, on the worker's publisher thread (so the next batch need not wait
+    for the round trips)."""
+    replies = [(d.command.reply_to, d.reply) for d in decided]
+    outcomes = [(d.command.org_id, d.outcome) for d in decided]
+
+    def send() -> None:
+        sending = time.time()
+        rt.relay.publish(replies, events)
+        metrics.RELAY_SECONDS.observe(time.time() - sending)
+
+    rt.publisher.submit(send, until=until)
+    rt.publisher.submit(lambda: _count_outcomes(rt, outcomes), until=until)
 
 
-def _count_outcomes(rt, decided) -> None:
-    """Commands by kind and outcome (Prometheus), and per organization for the failing ones
-    (``infra.redis.org_outcomes``, best effort: a Redis blip loses a count, nothing else)."""
-    for d in decided:
-        metrics.COMMANDS.labels(d.command.kind, d.outcome).inc()
+def _count_outcomes(rt, outcomes: list[tuple[str, str]]) -> None:
+    """Per organization, the decided and the failed writes (``infra.redis.org_outcomes``, best
+    effort: a Redis blip loses a count, nothing else)."""
     try:
-        org_outcomes.record(rt.redis, rt.settings.queue_name, ((d.command.org_id, d.outcome) for d in decided))
+        org_outcomes.record(rt.redis, rt.settings.queue_name, outcomes)
     except Exception as exc:
         log.warning("org_outcomes_not_recorded", error=str(exc)[:200])
 
@@ -124,7 +121,8 @@ def _count_outcomes(rt, decided) -> None:
 def _dead_letter(rt, commands: list[Command], deliveries: int) -> None:
     reason = f"its message was delivered {deliveries} times without completing"
     decided, events = rt.applier.dead_letter(commands, reason)
-    _publish(rt, decided, events, until=time.time() + PUBLISH_PATIENCE_SECONDS)
+    send_patiently(lambda: rt.relay.publish([(d.command.reply_to, d.reply) for d in decided], events),
+                   until=time.time() + PUBLISH_PATIENCE_SECONDS)
     fresh = [d.command for d in decided if d.outcome != "duplicate"]
     metrics.DEAD_LETTERED.inc(len(fresh))
     _count_outcomes(rt, decided)

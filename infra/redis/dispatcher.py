@@ -270,9 +270,12 @@ class CommandDispatcher:
                 now_live = {worker for worker in stamps if roster.is_live(worker)}
                 # A worker that took a message off the queue and died (or lost its connection)
                 # before claiming it leaves no trace in Redis: when a worker goes stale, or Redis
-                # comes back, a batch still unclaimed may be one of those.
+                # comes back, a batch still unclaimed may be one of those. A worker that left the
+                # roster cleanly (its stamp removed at shutdown) handed its unstarted messages
+                # back to the queue, so its leaving raises no suspicion.
+                gone_stale = {worker for worker in live - now_live if worker in stamps}
                 suspicious_before = redis_lost_at if redis_lost_at is not None else (
-                    time.monotonic() if live - now_live else None)
+                    time.monotonic() if gone_stale else None)
                 live, redis_lost_at = now_live, None
                 for batch in list(self._batches.values()):
                     if batch.recovering:

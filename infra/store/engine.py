@@ -24,6 +24,9 @@ POSTGRES_OPTIONS = "-c plan_cache_mode=force_custom_plan"
 # server: a worker stopped or wedged mid-batch must not hold its row and ledger locks (and so
 # the ingress's fence) for longer than that.
 IDLE_IN_TRANSACTION_TIMEOUT = "15s"
+# The ingress's connections: enough for the reads one process has in flight under an IdP's
+# parallel load (Okta and Entra send up to 16 to 32 at once), so none is opened per request.
+ASYNC_POOL_SIZE = 16
 
 
 def _sqlite_pragmas(dbapi_conn) -> None:
@@ -68,6 +71,9 @@ def make_async_engine(url: str, **kwargs) -> AsyncEngine:
     url = async_database_url(url)
     if url.startswith("sqlite"):
         _ensure_sqlite_dir(url)
+        # aiosqlite gives each connection a thread of its own: a pool smaller than the requests
+        # in flight closed its overflow connections on return, one thread start per request.
+        kwargs.setdefault("pool_size", ASYNC_POOL_SIZE)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -82,7 +88,7 @@ def make_async_engine(url: str, **kwargs) -> AsyncEngine:
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("pool_size", ASYNC_POOL_SIZE)  # a new PostgreSQL connection costs milliseconds
     connect_args = kwargs.pop("connect_args", {})
     connect_args.setdefault("server_settings", {}).setdefault("plan_cache_mode", "force_custom_plan")
     return create_async_engine(url, connect_args=connect_args, **kwargs)

@@ -18,7 +18,8 @@ from domain.errors import InvalidFilter, InvalidValue, ScimError
 from domain.filter.ast import AttrPath
 from domain.filter.parser import parse_filter, parse_patch_path
 from domain.listing import ListParams
-from infra.store import queries
+from infra.store import counts, queries
+from infra.store.anchors import ANCHORS
 from infra.store.cursors import CursorCodec, Position
 from infra.store.filter_sql import compile_filter, sort_column
 from infra.store.tables import teams, users
@@ -112,14 +113,34 @@ class Page:
 
 async def index_page(conn, org_id: str, sources: list[Source], start_index: int, count: int) -> Page:
     """RFC 7644 §3.4.2.4: the ``count`` results from the 1-based ``start_index`` on."""
+    if len(sources) == 1 and sources[0].where is None and len(sources[0].order) == 1 and count > 0:
+        return await _whole_tenant_page(conn, org_id, sources[0], start_index, count)
     offset, remaining, total, rows = start_index - 1, count, 0, []
     for source in sources:
         table = source.table
-        found, part = await queries.page(conn, table, org_id, source.where, source.order, max(0, offset - total), remaining)
+        known = (await counts.totals(conn, org_id, source.resource_type))[0] if source.where is None else None
+        found, part = await queries.page(conn, table, org_id, source.where, source.order, max(0, offset - total),
+                                         remaining, known)
         rows += [(source, row) for row in part]
         remaining -= len(part)
         total += found
     return Page(rows, total=total, start_index=start_index)
+
+
+async def _whole_tenant_page(conn, org_id: str, source: Source, start_index: int, count: int) -> Page:
+    """A page of all of one type in creation order (an IdP's import): it starts where the page
+    before it ended (``anchors``) when this process served that page since the last deletion."""
+    kind = source.resource_type
+    total, removed = await counts.totals(conn, org_id, kind)
+    after = ANCHORS.seq_at(org_id, kind, removed, start_index - 1) if start_index > 1 else None
+    if start_index == 1 or after is not None:
+        rows = await queries.keyset(conn, source.table, org_id, None, source.order,
+                                    None if after is None else [after], count)
+    else:
+        _, rows = await queries.page(conn, source.table, org_id, None, source.order, start_index - 1, count, total)
+    if rows:
+        ANCHORS.remember(org_id, kind, removed, start_index - 1 + len(rows), rows[-1].seq)
+    return Page([(source, row) for row in rows], total=total, start_index=start_index)
 
 
 async def cursor_page(conn, org_id: str, sources: list[Source], codec: CursorCodec, cursor: str, count: int) -> Page:
@@ -128,7 +149,8 @@ async def cursor_page(conn, org_id: str, sources: list[Source], codec: CursorCod
     if count <= 0:
         total = 0
         for source in sources:
-            total += await queries.count(conn, source.table, org_id, source.where)
+            total += (await counts.totals(conn, org_id, source.resource_type))[0] if source.where is None else (
+                await queries.count(conn, source.table, org_id, source.where))
         return Page([], total=total)
     backward = position is not None and position.backward
     found: list = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from sqlalchemy import ColumnElement, and_, case, false, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, case, false, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from infra.store.columns import group_ref, member_query, member_refs
@@ -12,12 +12,24 @@ from infra.store.repositories import chunks
 from infra.store.tables import team_members, teams, users
 
 
+# The statements every read runs are built once, with bound parameters: building a statement and
+# its cache key anew per request was a third of a lookup's CPU (issue 8's profile).
+_USER_BY_ID = select(users).where(users.c.id == bindparam("id"), users.c.org_id == bindparam("org"))
+_TEAM_BY_ID = select(teams).where(teams.c.id == bindparam("id"), teams.c.org_id == bindparam("org"))
+_GROUPS_OF_USERS = (
+    select(team_members.c.user_id, teams.c.id, teams.c.display_name)
+    .join(teams, teams.c.id == team_members.c.team_id)
+    .where(team_members.c.user_id.in_(bindparam("ids", expanding=True)))
+    .order_by(teams.c.seq)
+)
+
+
 async def get_user(conn: AsyncConnection, org_id: str, user_id: str):
-    return (await conn.execute(select(users).where(users.c.id == user_id, users.c.org_id == org_id))).first()
+    return (await conn.execute(_USER_BY_ID, {"id": user_id, "org": org_id})).first()
 
 
 async def get_team(conn: AsyncConnection, org_id: str, team_id: str):
-    return (await conn.execute(select(teams).where(teams.c.id == team_id, teams.c.org_id == org_id))).first()
+    return (await conn.execute(_TEAM_BY_ID, {"id": team_id, "org": org_id})).first()
 
 
 # An ordering is a list of ``(expression, ascending)`` pairs that totally orders a table's rows.
@@ -49,24 +61,35 @@ async def count(conn: AsyncConnection, table, org_id: str, where) -> int:
     return (await conn.execute(query)).scalar_one()
 
 
-async def page(conn: AsyncConnection, table, org_id: str, where, order: Ordering, offset: int, limit: int):
+async def page(conn: AsyncConnection, table, org_id: str, where, order: Ordering, offset: int, limit: int,
+               total: int | None = None):
     """``(total, rows)`` for one page of ``table`` in ``org_id`` matching ``where`` (index paging).
 
-    One query: the total rides along as a window count; only an empty page needs a second one.
+    The page's rows are found by their keys first (``seq``, from the ``(org_id, seq)`` index where
+    the order allows), so a deep offset steps over index entries, not over documents; only the
+    page's own documents are read. The total is a separate count, skipped when the page shows it
+    already (it starts at the first result and is not full: every lookup by ``userName``). A
+    window count would do both in one statement, but it materialises every matching document of
+    the tenant to count them: 220 ms for a page at 100k users on SQLite, against 3 ms for the count.
+    A ``total`` known already (``infra.store.counts``, when nothing is filtered) is not counted.
     """
     if limit <= 0:
-        return await count(conn, table, org_id, where), []
-    query = (
-        select(table, func.count().over().label("page_total"))
+        return (total if total is not None else await count(conn, table, org_id, where)), []
+    keys = (
+        select(table.c.seq)
         .where(*_conditions(table, org_id, where))
         .order_by(*_order_by(order))
         .offset(offset)
         .limit(limit)
+        .correlate(None)
     )
+    query = select(table).where(table.c.seq.in_(keys)).order_by(*_order_by(order))
     rows = list(await conn.execute(query))
-    if rows:
-        return rows[0].page_total, rows
-    return await count(conn, table, org_id, where), []
+    if total is not None:
+        return total, rows
+    if offset == 0 and len(rows) < limit:
+        return len(rows), rows
+    return await count(conn, table, org_id, where), rows
 
 
 def _beyond(order: Ordering, position: list, backward: bool) -> ColumnElement[bool]:
@@ -120,13 +143,7 @@ def position_of(row, order: Ordering) -> list:
 async def groups_of_users(conn: AsyncConnection, user_ids: list[str]) -> dict[str, list[dict]]:
     found: dict[str, list[dict]] = defaultdict(list)
     for part in chunks(user_ids):
-        rows = await conn.execute(
-            select(team_members.c.user_id, teams.c.id, teams.c.display_name)
-            .join(teams, teams.c.id == team_members.c.team_id)
-            .where(team_members.c.user_id.in_(part))
-            .order_by(teams.c.seq)
-        )
-        for row in rows:
+        for row in await conn.execute(_GROUPS_OF_USERS, {"ids": part}):
             found[row.user_id].append(group_ref(row.id, row.display_name))
     return found
 

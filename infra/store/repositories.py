@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from domain.errors import Uniqueness
 from domain.filter import ast
 from domain.provisioning import TeamRecord, UserRecord, display_name_taken, user_name_taken
+from infra.store import counts
 from infra.store.clock import utcnow
 from infra.store.columns import document_columns, group_ref, member_query, member_refs
 from infra.store.filter_sql import compile_member_filter
@@ -71,9 +72,22 @@ def team_from_row(row) -> TeamRecord:
     )
 
 
-class SqlUsers:
-    def __init__(self, conn: Connection):
+class _CountedRows:
+    """A repository whose inserts and deletes change its organization's count (``counts``): into
+    the unit of work's ``tally`` (written at commit), or, without one, at once."""
+
+    def __init__(self, conn: Connection, tally: counts.Tally | None = None):
         self.conn = conn
+        self.tally = tally
+
+    def _count(self, org_id: str, resource_type: str, delta: int) -> None:
+        if self.tally is not None:
+            self.tally.add(org_id, resource_type, delta)
+        else:
+            counts.adjust(self.conn, org_id, resource_type, delta)
+
+
+class SqlUsers(_CountedRows):
 
     def get(self, org_id: str, user_id: str, *, lock: bool = False) -> UserRecord | None:
         query = select(users).where(users.c.id == user_id, users.c.org_id == org_id)
@@ -94,6 +108,7 @@ class SqlUsers:
         except IntegrityError:
             # The unique (org, case-folded userName) index decides; the caller's savepoint rolls back.
             raise Uniqueness(user_name_taken(record.document["userName"])) from None
+        self._count(record.org_id, "User", 1)
 
     def update(self, record: UserRecord) -> None:
         values = user_columns(record)
@@ -107,6 +122,7 @@ class SqlUsers:
         )
         teams_left = [row.team_id for row in left]
         deleted = self.conn.execute(delete(users).where(users.c.id == user_id, users.c.org_id == org_id)).rowcount
+        self._count(org_id, "User", -deleted)
         return teams_left if deleted else None
 
     def groups_of(self, org_id: str, user_id: str) -> list[dict]:
@@ -119,9 +135,7 @@ class SqlUsers:
         return [group_ref(row.id, row.display_name) for row in rows]
 
 
-class SqlTeams:
-    def __init__(self, conn: Connection):
-        self.conn = conn
+class SqlTeams(_CountedRows):
 
     def get(self, org_id: str, team_id: str, *, lock: bool = False) -> TeamRecord | None:
         query = select(teams).where(teams.c.id == team_id, teams.c.org_id == org_id)
@@ -143,6 +157,7 @@ class SqlTeams:
             self.conn.execute(_INSERT_TEAM, team_columns(record))
         except IntegrityError:
             raise Uniqueness(display_name_taken(record.document["displayName"])) from None
+        self._count(record.org_id, "Group", 1)
 
     def update(self, record: TeamRecord) -> None:
         values = team_columns(record)
@@ -154,7 +169,8 @@ class SqlTeams:
 
     def delete(self, org_id: str, team_id: str) -> None:
         self.conn.execute(delete(team_members).where(team_members.c.team_id == team_id))
-        self.conn.execute(delete(teams).where(teams.c.id == team_id, teams.c.org_id == org_id))
+        deleted = self.conn.execute(delete(teams).where(teams.c.id == team_id, teams.c.org_id == org_id)).rowcount
+        self._count(org_id, "Group", -deleted)
 
     def existing_user_ids(self, org_id: str, ids: list[str]) -> set[str]:
         found: set[str] = set()

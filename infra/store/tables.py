@@ -116,6 +116,17 @@ teams = Table(
     Index("ix_teams_org_external_id", "org_id", "external_id"),
 )
 
+# How many rows of each kind an organization holds, in a few shards (``infra.store.counts``).
+resource_counts = Table(
+    "resource_counts",
+    metadata,
+    Column("org_id", String(32), ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True),
+    Column("resource_type", String(16), primary_key=True),  # "User" | "Group"
+    Column("shard", Integer, primary_key=True, autoincrement=False),
+    Column("n", BigInteger, nullable=False, default=0),
+    Column("removed", BigInteger, nullable=False, default=0),
+)
+
 team_members = Table(
     "team_members",
     metadata,

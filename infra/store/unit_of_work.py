@@ -31,17 +31,17 @@ from domain.management import Management
 from domain.operators import Operators
 from domain.unit_of_work import UnrecordedChange
 from infra.ids import new_org_id, new_resource_id
-from infra.store import ledger, outbox
+from infra.store import counts, ledger, outbox
 from infra.store.clock import utcnow
 from infra.store.engine import SQLITE_BUSY_TIMEOUT_MS
 from infra.store.management_views import SqlManagementViews
 from infra.store.operators import SqlOperators
 from infra.store.organizations import LOCK_ONLY, SqlOrganizations, SqlTokens
 from infra.store.repositories import SqlTeams, SqlUsers
-from infra.store.tables import audit_outbox, processed_commands, provisioning_log
+from infra.store.tables import audit_outbox, processed_commands, provisioning_log, resource_counts
 
 # Written by the unit of work itself, each with its event: not changes that need one.
-_BOOKKEEPING = frozenset({processed_commands.name, audit_outbox.name, provisioning_log.name})
+_BOOKKEEPING = frozenset({processed_commands.name, audit_outbox.name, provisioning_log.name, resource_counts.name})
 
 
 class SqlUnitOfWork:
@@ -75,8 +75,9 @@ class SqlUnitOfWork:
         except BaseException:
             self._close()
             raise
-        self.users = SqlUsers(conn)
-        self.teams = SqlTeams(conn)
+        self._tally = counts.Tally()
+        self.users = SqlUsers(conn, self._tally)
+        self.teams = SqlTeams(conn, self._tally)
         self.organizations = SqlOrganizations(conn)
         self.tokens = SqlTokens(conn)
         self.views = SqlManagementViews(conn)
@@ -115,11 +116,13 @@ class SqlUnitOfWork:
         """Write the queued events and commit; returns every event this transaction wrote, with its
         outbox row number (to relay and then forget)."""
         self.flush()
+        self._tally.write(self.connection)  # last: its rows' locks are held the shortest
         self._transaction.commit()
         return self._written
 
     def rollback(self) -> None:
         self._transaction.rollback()
+        self._tally.restore({})
         self._pending.clear()
         self._written = []
         self._unrecorded = False
@@ -181,6 +184,7 @@ class Savepoint:
     def __init__(self, uow: SqlUnitOfWork):
         self._uow = uow
         self._mark = len(uow._pending)
+        self._counted = uow._tally.mark()
         self._nested = uow.connection.begin_nested()
 
     def commit(self) -> None:
@@ -190,6 +194,7 @@ class Savepoint:
     def rollback(self) -> None:
         self._nested.rollback()
         del self._uow._pending[self._mark:]
+        self._uow._tally.restore(self._counted)
         self._uow._unrecorded = False
 
 

@@ -43,11 +43,14 @@ class FakeFence:
 
 
 class FakeRoster:
+    """Live workers stamp now; stale ones left an old stamp; a worker in neither left cleanly."""
+
     def __init__(self, live=("w1",)):
         self.live = set(live)
+        self.stale: set[str] = set()
 
     async def refresh(self):
-        return {w: time.time() for w in self.live}
+        return {**{w: time.time() - 60 for w in self.stale}, **{w: time.time() for w in self.live}}
 
     def is_live(self, worker):
         return worker in self.live
@@ -222,11 +225,31 @@ async def test_an_unclaimed_batch_is_resubmitted_when_a_worker_goes_stale(monkey
         request = asyncio.create_task(d.submit(command(1, timeout=30)))
         await until(lambda: sent)
         await asyncio.sleep(0.7)  # the watchdog has seen w1 alive (and the batch published)
-        d.roster.live = set()  # w1 goes stale; it never claimed the batch
+        d.roster.live, d.roster.stale = set(), {"w1"}  # w1 goes stale; it never claimed the batch
         await until(lambda: len(sent) == 2, timeout=5)
         again = sent[1][1][0]
         assert fence.fenced == ["c1"] and again["id"] != "c1" and again["request_id"] == "r1"
         d._on_reply(Reply(again["id"], 201, {"ok": True}))
+        assert (await request).status == 201
+    finally:
+        watchdog.cancel()
+
+
+async def test_a_worker_that_leaves_the_roster_cleanly_raises_no_suspicion(monkeypatch, running):
+    """A clean shutdown removes the worker's stamp and hands its unstarted messages back to the
+    queue: a batch still unclaimed is left to the next worker, not fenced and resubmitted."""
+    d, fence, sent = make(monkeypatch)
+    d.roster.live = {"w1", "w2"}
+    running(d)
+    watchdog = asyncio.create_task(d._watch())
+    try:
+        request = asyncio.create_task(d.submit(command(1, timeout=30)))
+        await until(lambda: sent)
+        await asyncio.sleep(0.7)
+        d.roster.live = {"w2"}  # w1 leaves cleanly: no stamp left behind
+        await asyncio.sleep(1.2)
+        assert fence.fenced == [] and len(sent) == 1
+        d._on_reply(Reply("c1", 201, None))
         assert (await request).status == 201
     finally:
         watchdog.cancel()
@@ -242,7 +265,7 @@ async def test_a_claimed_batch_of_a_live_worker_is_left_alone(monkeypatch, runni
         await until(lambda: sent)
         d._on_claim(sent[0][0], "w1")
         await asyncio.sleep(0.7)
-        d.roster.live = {"w1"}  # another worker goes stale: w1's batch is not its business
+        d.roster.live, d.roster.stale = {"w1"}, {"w2"}  # another goes stale: w1's batch is not its business
         await asyncio.sleep(1.2)
         assert fence.fenced == [] and len(sent) == 1
         d._on_reply(Reply("c1", 200, None))

@@ -131,8 +131,11 @@ function showOps(ops) {
 
 // -- activity: chart and bars -----------------------------------------------------------------
 
+let lastActivity = null;
+
 function showActivity(activity) {
   if (!activity) return;
+  lastActivity = activity;
   const n = activity.minutes.length;
   setTile("writes", String(activity.writes[n - 1] ?? 0));
   setTile("errors", String(activity.errors[n - 1] ?? 0), activity.errors[n - 1] > 0 ? "bad" : "");
@@ -303,7 +306,7 @@ async function runSearch(more) {
   try {
     const result = await getJSON(`/dashboard/api/log?${params}`);
     for (const entry of result.entries) {
-      body.append(el("tr", { class: "clickable", onclick: () => showEntry(entry) },
+      body.append(el("tr", { class: "clickable", onclick: () => showEntry(entry), "data-org-cell": entry.orgId },
         el("td", { class: "mono", text: dateTimeOf(entry.time) }),
         el("td", { text: orgLabel(entry.orgId), title: entry.orgId }),
         el("td", { class: "mono", text: entry.action }),
@@ -360,6 +363,11 @@ async function loadHealth(more) {
     body.append(el("tr", {}, el("td", { colspan: "7", class: "muted", text: "No IdP activity in the log yet" })));
   }
   healthCursor = result.next_cursor;
+  // Names now known: show them where only ids were.
+  if (lastActivity && isOperator) bars("busy", lastActivity.orgs.filter((row) => row[0]), (name) => orgLabel(name));
+  for (const row of document.querySelectorAll("#results tbody tr[data-org-cell]")) {
+    row.children[1].textContent = orgLabel(row.dataset.orgCell);
+  }
   const button = document.getElementById("health-more");
   button.hidden = !isOperator || (healthAll && !healthCursor);
   button.textContent = healthAll ? "More organizations" : "All organizations";

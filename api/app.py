@@ -6,6 +6,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from api import health, management
+from api.dashboard import dashboard_app
 from api.auth import Authenticator
 from api.keys import AUTHENTICATOR, CURSOR_KEY, DISPATCHER, ENGINE, REDIS, SETTINGS
 from api.limits import rate_limits
@@ -14,6 +15,7 @@ from api.scim_app import SCIM_PREFIX, scim_app
 from domain.errors import Unavailable
 from infra.config import Settings
 from infra.redis.cursor_secret import CursorKey
+from infra.ops_snapshot import read_snapshot
 from infra.redis.dispatcher import CommandDispatcher
 from infra.store.engine import make_async_engine
 from infra.store.fence import StoreFence
@@ -68,4 +70,9 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/metrics", health.metrics)
     app.add_subapp(SCIM_PREFIX, scim_app())  # the SCIM API: every request authorised by its middleware
     app.add_subapp(management.API_PREFIX, management.management_app())  # the organization management API
+
+    async def snapshot() -> dict:
+        return (await read_snapshot(app[REDIS], app[ENGINE], settings)).to_dict()
+
+    app.add_subapp("/dashboard", dashboard_app(settings, snapshot=snapshot))  # the live ops dashboard
     return app

@@ -52,6 +52,8 @@ class Settings:
     audit_stream_maxlen: int = field(default_factory=lambda: _int("SCIMGATE_AUDIT_STREAM_MAXLEN", 1_000_000))
     queue_name: str = field(default_factory=lambda: os.environ.get("SCIMGATE_QUEUE", "scimgate.commands"))
     auth_cache_seconds: float = field(default_factory=lambda: _float("SCIMGATE_AUTH_CACHE_SECONDS", 2.0))
+    # How long an ops dashboard session lasts from sign-in (8 hours).
+    dashboard_session_seconds: int = field(default_factory=lambda: _int("SCIMGATE_DASHBOARD_SESSION_SECONDS", 28_800))
     log_level: str = field(default_factory=lambda: os.environ.get("SCIMGATE_LOG_LEVEL", "INFO"))
     # How long a decided command's id and reply are kept (redelivery and the fence need minutes).
     ledger_retention_hours: float = field(default_factory=lambda: _float("SCIMGATE_LEDGER_RETENTION_HOURS", 24.0))

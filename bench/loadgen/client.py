@@ -28,18 +28,24 @@ class Scim:
         return f"bench-{self.run_id}-{tag}-{self._counter}@example.com"
 
     @staticmethod
-    def user_body(user_name: str) -> bytes:
+    def user_document(user_name: str, external_id: str | None = None) -> dict:
+        """The body of every user the bench creates (over HTTP or straight into a store)."""
         given, family = user_name.split("@", 1)[0].rsplit("-", 1)
-        return orjson.dumps({
+        return {
             "schemas": [USER_SCHEMA],
             "userName": user_name,
+            **({"externalId": external_id} if external_id else {}),
             "name": {"givenName": given, "familyName": f"N{family}"},
             "emails": [{"value": user_name, "type": "work", "primary": True}],
             "active": True,
-        })
+        }
 
-    async def create_user(self, user_name: str) -> tuple[Outcome, str | None]:
-        async with self.session.post(f"{self.base}/Users", data=self.user_body(user_name)) as response:
+    @classmethod
+    def user_body(cls, user_name: str, external_id: str | None = None) -> bytes:
+        return orjson.dumps(cls.user_document(user_name, external_id))
+
+    async def create_user(self, user_name: str, external_id: str | None = None) -> tuple[Outcome, str | None]:
+        async with self.session.post(f"{self.base}/Users", data=self.user_body(user_name, external_id)) as response:
             body = await response.read()
             if response.status == 201:
                 return Outcome(201, True), orjson.loads(body)["id"]
@@ -54,6 +60,23 @@ class Scim:
             total = orjson.loads(body).get("totalResults")
             return Outcome(200, True) if total == 1 else Outcome(f"200 totalResults={total}", False)
 
+    async def count_by_external_id(self, external_id: str) -> tuple[Outcome, int | None]:
+        """``GET /Users?filter=externalId eq "…"``: Entra's "does this user exist yet" probe."""
+        flt = quote(f'externalId eq "{external_id}"', safe="")
+        async with self.session.get(f"{self.base}/Users?filter={flt}") as response:
+            body = await response.read()
+            if response.status != 200:
+                return Outcome(response.status, False), None
+            return Outcome(200, True), orjson.loads(body).get("totalResults")
+
+    async def list_page(self, query: str) -> tuple[Outcome, dict | None]:
+        """``GET /Users?<query>`` (a page by ``startIndex`` or by ``cursor``); the ListResponse."""
+        async with self.session.get(f"{self.base}/Users?{query}") as response:
+            body = await response.read()
+            if response.status != 200:
+                return Outcome(response.status, False), None
+            return Outcome(200, True), orjson.loads(body)
+
     async def create_group(self, display_name: str) -> str:
         body = orjson.dumps({"schemas": [GROUP_SCHEMA], "displayName": display_name})
         async with self.session.post(f"{self.base}/Groups", data=body) as response:
@@ -62,9 +85,11 @@ class Scim:
                 raise RuntimeError(f"POST /Groups answered {response.status}: {text[:300]!r}")
             return orjson.loads(text)["id"]
 
-    async def patch_members(self, group_id: str, op: str, user_id: str) -> Outcome:
+    async def patch_members(self, group_id: str, op: str, user_id: str | list[str]) -> Outcome:
+        """Add one user (or a list of users) to a Group, or remove one by valuePath."""
         if op == "add":
-            operation = {"op": "add", "path": "members", "value": [{"value": user_id}]}
+            ids = [user_id] if isinstance(user_id, str) else user_id
+            operation = {"op": "add", "path": "members", "value": [{"value": uid} for uid in ids]}
         else:
             operation = {"op": "remove", "path": f'members[value eq "{user_id}"]'}
         body = orjson.dumps({"schemas": [PATCH_SCHEMA], "Operations": [operation]})

@@ -173,11 +173,33 @@ class CpuProbe:
         text = " ".join(cmdline)
         if "redis-server" in text:
             return "redis"
+        if "bench.compare.peer" in text:
+            return "scim2-server"
         if " worker" in text:
             return "worker"
         if " run " in text or " serve" in text:
             return "ingress"
         return "other"
+
+    def memory_mb(self) -> list[dict]:
+        """Resident memory (RSS) of each process of the tree now: ``[{process, pid, rss_mb}]``."""
+        try:
+            import psutil
+        except ImportError:
+            return []
+        try:
+            root = psutil.Process(self.root_pid)
+            procs = [root] + root.children(recursive=True)
+        except psutil.Error:
+            return []
+        found = []
+        for proc in procs:
+            try:
+                found.append({"process": self._label(proc.cmdline()), "pid": proc.pid,
+                              "rss_mb": round(proc.memory_info().rss / 2**20, 1)})
+            except psutil.Error:
+                continue
+        return found
 
     def snapshot(self) -> dict:
         try:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import time
 import uuid
 
-import orjson
-
 from bench.loadgen.client import Scim
 from bench.loadgen.measure import Exhausted, Outcome, PhaseResult, run_phase
 
@@ -63,7 +61,7 @@ class StoreSeeder:
             now = utcnow()
             rows = []
             for name in names[start : start + batch]:
-                document = normalize("User", orjson.loads(Scim.user_body(name))).document
+                document = normalize("User", Scim.user_document(name)).document
                 user_id = str(uuid.uuid4())
                 rows.append(user_columns(UserRecord(user_id, self.org_id, document, 1, now, now)))
                 seeded.append((user_id, name))

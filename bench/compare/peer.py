@@ -103,8 +103,11 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     import uvicorn
 
-    # uvicorn's defaults (uvloop and httptools when installed, as here), without the access log.
-    uvicorn.run(build_app(), host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+    # uvicorn's defaults (uvloop and httptools when installed, as here), without the access log, and
+    # idle connections kept as long as aiohttp's server keeps scimgate's (75 s; uvicorn's 5 s would
+    # close a pooled connection while the client is sending on it, between two workloads).
+    uvicorn.run(build_app(), host="127.0.0.1", port=args.port, log_level="warning", access_log=False,
+                timeout_keep_alive=75)
 
 
 if __name__ == "__main__":

@@ -80,16 +80,18 @@ def markdown(document: dict) -> str:
                          f"total {total:,.0f} MB | |")
     lines += ["", "¹ scim2-server 0.8.3 announces no cursor paging in its default configuration (a `cursor` "
               "request answers 501).", "² not finished within --read-budget: the pace of the pages read, "
-              "extrapolated to every user (a lower bound for index paging, whose pages get slower with depth).",
-              "⚠ some requests failed: see the JSON.", ""]
+              "extrapolated to every user (a lower bound for index paging, whose pages get slower with depth)."]
+    if any("⚠" in line for line in lines):
+        lines.append("⚠ some requests failed: see the JSON.")
+    lines.append("")
     cost = document.get("cost_vs_data", {})
     if cost:
         lines += ["Cost against the data (1.00 = independent of the data; principle 4):", "",
                   "| ratio | scimgate | scim2-server |", "|---|---|---|"]
         for label, by_server in cost.items():
             lines.append(f"| {label} | {_ratio(by_server.get(SCIMGATE))} | {_ratio(by_server.get(PEER))} |")
-    lines.append(f"\n(load average at end: {document['machine']['loadavg_1_5_15_at_end']}, "
-                 f"{document['minutes']} min)")
+    lines.append(f"\n(load average at end: {document['machine']['loadavg_1_5_15_now']}, "
+                 f"{document['minutes']} min{'' if document['finished'] else ', UNFINISHED run'})")
     return "\n".join(lines)
 
 
@@ -107,22 +109,23 @@ def cost_vs_data(document: dict) -> dict:
             return None
         return round(b[key] / a[key], 2)
 
-    def put(label: str, first: dict, second: dict, key: str) -> None:
+    def put(label: str, first: dict | None, second: dict | None, key: str) -> None:
+        first, second = first or {}, second or {}
         out[label] = {name: ratio(first.get(name), second.get(name), key) for name in (SCIMGATE, PEER)}
 
     sizes = sorted(document["sizes"], key=int)
     if len(sizes) >= 2:
         small, large = document["sizes"][sizes[0]], document["sizes"][sizes[-1]]
-        put(f"lookup p99, {int(sizes[-1]):,} vs {int(sizes[0]):,} users", small["lookups"], large["lookups"], "p99_ms")
+        put(f"lookup p99, {int(sizes[-1]):,} vs {int(sizes[0]):,} users", small.get("lookups"), large.get("lookups"), "p99_ms")
     if sizes:
         largest = document["sizes"][sizes[-1]]
         for where in ("middle", "end"):
-            put(f"page p50, {where} vs start, {int(sizes[-1]):,} users", largest["page at start"],
-                largest[f"page at {where}"], "p50_ms")
+            put(f"page p50, {where} vs start, {int(sizes[-1]):,} users", largest.get("page at start"),
+                largest.get(f"page at {where}"), "p50_ms")
     teams = sorted(document["teams"], key=int)
     if len(teams) >= 2:
         small, large = document["teams"][teams[0]], document["teams"][teams[-1]]
         for workload in ("add 100 members", "remove one member"):
-            put(f"{workload} p50, Team of {int(teams[-1]):,} vs {int(teams[0]):,}", small[workload],
-                large[workload], "p50_ms")
+            put(f"{workload} p50, Team of {int(teams[-1]):,} vs {int(teams[0]):,}", small.get(workload),
+                large.get(workload), "p50_ms")
     return out

@@ -54,9 +54,12 @@ def log(message: str) -> None:
 class Harness:
     """The servers, one aiohttp session each (same pool size, same client), and the figures."""
 
-    def __init__(self, args, servers: list[Server]):
+    def __init__(self, args, servers: list[Server], out: Path, started: float, argv: list[str]):
         self.args = args
         self.servers = servers
+        self.out = out
+        self.started = started
+        self.argv = argv
         self.run_id = uuid.uuid4().hex[:8]
         self.figures: dict = {"sizes": {}, "teams": {}, "memory": {}}
         self.sessions: dict = {}
@@ -80,6 +83,24 @@ class Harness:
             self.record(section, key, workload, server, await measure_one(server, self.scim(server)))
         measure.CPU_PROBE = None
 
+    def save(self, finished: bool) -> dict:
+        """The JSON document so far, written to ``out`` (after each size, and at the end)."""
+        document = {
+            "command": " ".join(["python -m bench.compare", *self.argv]),
+            "finished": finished,
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
+            "minutes": round((time.time() - self.started) / 60, 1),
+            "machine": {"cpus": os.cpu_count(), "loadavg_1_5_15_now": [round(x, 2) for x in os.getloadavg()]},
+            "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(self.args).items()},
+            "servers": {s.name: s.durable for s in self.servers},
+            **self.figures,
+        }
+        document["cost_vs_data"] = report.cost_vs_data(document)
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.out.write_text(orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
+                            + "\n")
+        return document
+
     async def grow(self, server: Server, size: int) -> None:
         """Seed users straight into the server's storage until it holds ``size`` seeded users."""
         missing = size - len(server.users)
@@ -97,8 +118,10 @@ class Harness:
         try:
             for size in a.sizes:
                 await self.at_size(size)
+                self.save(False)
             for team_size in a.team_sizes:
                 await self.at_team_size(team_size)
+                self.save(False)
         finally:
             for session in self.sessions.values():
                 await session.close()
@@ -154,29 +177,20 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     servers: list[Server] = []
     started = time.time()
+    out = args.json_out or RESULTS / f"compare-{time.strftime('%Y%m%d-%H%M%S', time.gmtime(started))}.json"
+    harness = Harness(args, servers, out, started, argv if argv is not None else sys.argv[1:])
+    finished = False
     try:
         if args.only in ("both", "scimgate"):
             servers.append(start_scimgate(args.database_url, args.redis_url, log))
         if args.only in ("both", "scim2-server"):
             servers.append(start_peer(log))
-        harness = Harness(args, servers)
         asyncio.run(harness.run())
+        finished = True
     finally:
         for server in servers:
             server.stop()
-    document = {
-        "command": " ".join(["python -m bench.compare", *(argv if argv is not None else sys.argv[1:])]),
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-        "minutes": round((time.time() - started) / 60, 1),
-        "machine": {"cpus": os.cpu_count(), "loadavg_1_5_15_at_end": [round(x, 2) for x in os.getloadavg()]},
-        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "servers": {s.name: s.durable for s in servers},
-        **harness.figures,
-    }
-    document["cost_vs_data"] = report.cost_vs_data(document)
-    out = args.json_out or RESULTS / f"compare-{time.strftime('%Y%m%d-%H%M%S', time.gmtime(started))}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n")
-    print(report.markdown(document))
-    log(f"JSON: {out}")
+        document = harness.save(finished)  # what was measured, also when the run broke off
+        print(report.markdown(document))
+        log(f"JSON: {out}" + ("" if finished else " (unfinished run)"))
     return 0

@@ -9,9 +9,12 @@ is extrapolated from the pages read, and marked so). Each returns a flat dict of
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from urllib.parse import quote
+
+import aiohttp
 
 from bench.loadgen.client import Scim
 from bench.loadgen.measure import Exhausted, Outcome, percentile, run_phase
@@ -37,7 +40,10 @@ async def sequential(op, reps: int, budget: float) -> tuple[list[float], dict]:
     deadline = time.perf_counter() + budget
     for _ in range(reps):
         t0 = time.perf_counter()
-        outcome = await op()
+        try:
+            outcome = await op()
+        except (asyncio.TimeoutError, aiohttp.ClientError) as error:
+            outcome = Outcome(type(error).__name__, False)
         latencies.append((time.perf_counter() - t0) * 1000.0)
         if not outcome.ok:
             errors[outcome.status] = errors.get(outcome.status, 0) + 1
@@ -100,7 +106,10 @@ async def full_read(scim: Scim, budget: float, *, cursor: bool, known_total: int
     started = time.perf_counter()
     query = "cursor=&count=100" if cursor else "startIndex=1&count=100"
     while True:
-        outcome, page = await scim.list_page(query)
+        try:
+            outcome, page = await scim.list_page(query)
+        except (asyncio.TimeoutError, aiohttp.ClientError) as error:
+            outcome, page = Outcome(type(error).__name__, False), None
         if not outcome.ok:
             return {"error": outcome.status, "pages": pages, "users": read}
         if pages == 0 and page.get("totalResults") is not None:

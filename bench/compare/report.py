@@ -1,4 +1,7 @@
-"""The side-by-side run's markdown table, and its "cost against the data" ratios (principle 4)."""
+"""The side-by-side run's markdown table, and its "cost against the data" ratios (principle 4).
+
+``python -m bench.compare.report bench/results/compare-….json`` prints the table of a saved run.
+"""
 
 from __future__ import annotations
 
@@ -47,7 +50,7 @@ def _row(label: str, where: str, unit: str, higher_better: bool, ours: dict | No
     b, b_text = _value(theirs, key)
     a_text += f" {unit}" if a is not None else ""
     b_text += f" {unit}" if b is not None else ""
-    ratio = f"{a / b:.2f}×" if a is not None and b else "—"
+    ratio = (f"{a / b:.2f}×" if a / b >= 0.1 else f"{a / b:.2g}×") if a is not None and b else "—"
     if a is not None and b:
         better = a >= b if higher_better else a <= b
         ratio += " ✓" if better else ""
@@ -129,3 +132,11 @@ def cost_vs_data(document: dict) -> dict:
             put(f"{workload} p50, Team of {int(teams[-1]):,} vs {int(teams[0]):,}", small.get(workload),
                 large.get(workload), "p50_ms")
     return out
+
+
+if __name__ == "__main__":  # python -m bench.compare.report RESULT.json: the table of a saved run again
+    import sys
+
+    import orjson
+
+    print(markdown(orjson.loads(open(sys.argv[1], "rb").read())))

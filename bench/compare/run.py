@@ -39,6 +39,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="seconds per full read at most (30); an unfinished read is extrapolated")
     p.add_argument("--database-url", default="", help="scimgate on PostgreSQL (a fresh database on that server)")
     p.add_argument("--redis-url", default="", help="scimgate on this Redis (its own queue and stream names)")
+    p.add_argument("--analyze", action="store_true",
+                   help="ANALYZE scimgate's users and team_members after each bulk seed (as autovacuum "
+                        "would; the machine's PostgreSQL runs with autovacuum off)")
     p.add_argument("--only", choices=("both", "scimgate", "scim2-server"), default="both")
     p.add_argument("--json-out", type=Path, help="where to write the JSON (default bench/results/compare-….json)")
     args = p.parse_args(argv)
@@ -107,6 +110,11 @@ class Harness:
         if missing > 0:
             names = [f"bench-{self.run_id}-u-{i}@example.com" for i in range(len(server.users), size)]
             server.users.extend(await asyncio.to_thread(server.seeder.seed_users, names))
+            await self.analyze(server)
+
+    async def analyze(self, server: Server) -> None:
+        if self.args.analyze and hasattr(server.seeder, "analyze"):
+            await asyncio.to_thread(server.seeder.analyze)
 
     async def run(self) -> None:
         a = self.args
@@ -167,6 +175,7 @@ class Harness:
             members = [uid for uid, _ in server.users[:team_size]]
             log(f"{server.name}: {team_size} members into Team {groups[server.name]}")
             await asyncio.to_thread(server.seeder.add_members, groups[server.name], members)
+            await self.analyze(server)
         await self.each("teams", team_size, "add 100 members", lambda s, scim: workloads.member_adds(
             scim, groups[s.name], [uid for uid, _ in s.users[team_size : team_size + add_pool]], a.reps, a.budget))
         await self.each("teams", team_size, "remove one member", lambda s, scim: workloads.member_removes(

@@ -15,8 +15,10 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import orjson
 
@@ -29,16 +31,22 @@ from tests.support.stack import free_port
 REPO = Path(__file__).resolve().parents[2]
 
 
+class Seeder(Protocol):
+    def seed_users(self, names: list[str]) -> list[tuple[str, str]]: ...  # [(id, userName)]
+
+    def add_members(self, group_id: str, user_ids: list[str]) -> None: ...
+
+
 @dataclass
 class Server:
     name: str
     base_url: str
     token: str
     probe: CpuProbe
-    seeder: object  # seed_users(names) -> [(id, userName)]; add_members(group_id, ids)
+    seeder: Seeder
     durable: str
+    stop: Callable[[], None]
     users: list = field(default_factory=list)  # [(id, userName)] seeded so far, in order
-    stop: object = None
 
     @property
     def headers(self) -> dict:
@@ -66,7 +74,7 @@ def start_scimgate(database_url: str, redis_url: str, log) -> Server:
 
     backend = "PostgreSQL" if database_url else "SQLite (embedded)"
     return Server("scimgate", service.base_url, service.token, CpuProbe(service.pid), seeder,
-                  f"durable: {backend}, Redis {'at ' + redis_url if redis_url else 'embedded'}", stop=stop)
+                  f"durable: {backend}, Redis {'at ' + redis_url if redis_url else 'embedded'}", stop)
 
 
 class PeerSeeder:
@@ -132,4 +140,4 @@ def start_peer(log, ready_timeout: float = 60.0) -> Server:
             proc.wait()
 
     return Server("scim2-server", f"{root}/v2", "", CpuProbe(proc.pid), PeerSeeder(root, log),
-                  "in memory, nothing durable", stop=stop)
+                  "in memory, nothing durable", stop)

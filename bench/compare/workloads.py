@@ -109,7 +109,7 @@ async def full_read(scim: Scim, budget: float, *, cursor: bool, known_total: int
         try:
             outcome, page = await scim.list_page(query)
         except (asyncio.TimeoutError, aiohttp.ClientError) as error:
-            outcome, page = Outcome(type(error).__name__, False), None
+            outcome, page = Outcome(type(error).__name__, False), {}
         if not outcome.ok:
             return {"error": outcome.status, "pages": pages, "users": read}
         if pages == 0 and page.get("totalResults") is not None:

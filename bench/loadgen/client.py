@@ -69,12 +69,12 @@ class Scim:
                 return Outcome(response.status, False), None
             return Outcome(200, True), orjson.loads(body).get("totalResults")
 
-    async def list_page(self, query: str) -> tuple[Outcome, dict | None]:
-        """``GET /Users?<query>`` (a page by ``startIndex`` or by ``cursor``); the ListResponse."""
+    async def list_page(self, query: str) -> tuple[Outcome, dict]:
+        """``GET /Users?<query>`` (a page by ``startIndex`` or by ``cursor``); the ListResponse ({} if not 200)."""
         async with self.session.get(f"{self.base}/Users?{query}") as response:
             body = await response.read()
             if response.status != 200:
-                return Outcome(response.status, False), None
+                return Outcome(response.status, False), {}
             return Outcome(200, True), orjson.loads(body)
 
     async def create_group(self, display_name: str) -> str:

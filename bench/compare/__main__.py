@@ -1,0 +1,7 @@
+"""``python -m bench.compare``."""
+
+import sys
+
+from bench.compare.run import main
+
+sys.exit(main())

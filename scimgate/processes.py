@@ -126,7 +126,8 @@ def first_start(settings: Settings, url: str, out: TextIO | None = None) -> None
         for org in started.existing:
             state = "on" if org.scim_enabled else "off"
             print(f"  {org.name}: {url}/scim/v2/{org.id}  (SCIM {state})", file=out)
-        print(f"Create a token with: {_token_command(settings, 'ORG_ID')}", file=out, flush=True)
+        print(f"Create a token with: {_token_command(settings, 'ORG_ID')}", file=out)
+        _print_dashboard(settings, url, out)
         return
     org = started.created
     print("scimgate created an enterprise organization with SCIM enabled.", file=out)
@@ -138,6 +139,13 @@ def first_start(settings: Settings, url: str, out: TextIO | None = None) -> None
     else:
         print("  Owner token:   not made, because this output is not a terminal (it may be a log).", file=out)
         print(f"  Make one with: {_token_command(settings, org.id)}", file=out, flush=True)
+    _print_dashboard(settings, url, out)
+
+
+def _print_dashboard(settings: Settings, url: str, out: TextIO) -> None:
+    operator = f"scimgate operator create NAME --data-dir {shlex.quote(str(settings.data_dir))}"
+    print(f"  Ops dashboard: {url}/dashboard  (sign in with an organization's token, or an operator's for every "
+          f"organization: {operator})", file=out, flush=True)
 
 
 # -- the commands ---------------------------------------------------------------------------

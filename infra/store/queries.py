@@ -8,7 +8,7 @@ from sqlalchemy import ColumnElement, and_, bindparam, case, false, func, litera
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from infra.store.columns import group_ref, member_query, member_refs
-from infra.store.filter_sql.templates import Template
+from infra.store.filter_sql.templates import MAX_TEMPLATES, Template
 from infra.store.repositories import chunks
 from infra.store.tables import team_members, teams, users
 
@@ -104,7 +104,8 @@ def _lookup_statements(table, template: Template):
         page = (select(table).where(*conditions).order_by(table.c.seq)
                 .offset(bindparam("offset")).limit(bindparam("limit")))
         found = (template, page, select(func.count()).select_from(table).where(*conditions))
-        _LOOKUPS[key] = found
+        if len(_LOOKUPS) < 2 * MAX_TEMPLATES:  # as bounded as the templates themselves
+            _LOOKUPS[key] = found
     return found[1], found[2]
 
 

@@ -12,13 +12,12 @@ organization's count of deletions (``counts.removed``) and forgotten as soon as 
 (Concurrent modifications may still shift a reader's positions, as RFC 7644 §3.4.2.4 allows; an
 anchor then continues after the last row the reader was given, which is what a reader wants.)
 
-One bounded table per process; a request that lands on another process (or after eviction) just
-pays for its offset once.
+One bounded table per process, used from its event loop only; a request that lands on another
+process (or after eviction) just pays for its offset once.
 """
 
 from __future__ import annotations
 
-import threading
 from collections import OrderedDict
 
 MAX_ANCHORS = 4096
@@ -30,23 +29,21 @@ class Anchors:
     def __init__(self, size: int = MAX_ANCHORS):
         self.size = size
         self._table: OrderedDict[Key, int] = OrderedDict()
-        self._lock = threading.Lock()
 
     def seq_at(self, org_id: str, resource_type: str, removed: int, position: int) -> int | None:
         """The ``seq`` of the row at ``position``, if a page ended there since the last deletion."""
         key = (org_id, resource_type, removed, position)
-        with self._lock:
-            seq = self._table.get(key)
-            if seq is not None:
-                self._table.move_to_end(key)
-            return seq
+        seq = self._table.get(key)
+        if seq is not None:
+            self._table.move_to_end(key)
+        return seq
 
     def remember(self, org_id: str, resource_type: str, removed: int, position: int, seq: int) -> None:
-        with self._lock:
-            self._table[(org_id, resource_type, removed, position)] = seq
-            self._table.move_to_end((org_id, resource_type, removed, position))
-            while len(self._table) > self.size:
-                self._table.popitem(last=False)
+        key = (org_id, resource_type, removed, position)
+        self._table[key] = seq
+        self._table.move_to_end(key)
+        while len(self._table) > self.size:
+            self._table.popitem(last=False)
 
 
 ANCHORS = Anchors()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, false
 
 from domain.errors import InvalidFilter, InvalidValue, ScimError
-from domain.filter.ast import AttrPath, Compare
+from domain.filter.ast import AttrPath, Compare, Filter
 from domain.filter.parser import parse_filter, parse_patch_path
 from domain.listing import ListParams
 from infra.store import counts, queries
@@ -33,9 +33,9 @@ async def list_page(conn, org_id: str, resource_types: list[str], params: ListPa
                     cursor_timeout: int) -> "Page":
     """One page of the organization's resources of ``resource_types`` (in that order): by index,
     or, when ``params.cursor`` is not None, by cursor (signed with ``cursor_key``)."""
-    if params.cursor is None and params.filter and not params.sort_by and len(resource_types) == 1:
+    flt = parse_filter(params.filter) if params.filter else None
+    if flt is not None and params.cursor is None and not params.sort_by and len(resource_types) == 1:
         kind = resource_types[0]
-        flt = parse_filter(params.filter)
         template = lookup_template(kind, flt, conn.dialect.name)
         if template is not None:  # attr eq "value": the lookups IdPs make
             assert isinstance(flt, Compare) and isinstance(flt.value, str)
@@ -43,7 +43,7 @@ async def list_page(conn, org_id: str, resource_types: list[str], params: ListPa
                                                     params.start_index - 1, params.count)
             source = Source(kind, template.where, queries.ordering(TABLES[kind]))
             return Page([(source, row) for row in rows], total=total, start_index=params.start_index)
-    sources = compile_sources(resource_types, params, conn.dialect.name)
+    sources = compile_sources(resource_types, flt, params, conn.dialect.name)
     if params.cursor is None:
         return await index_page(conn, org_id, sources, params.start_index, params.count)
     assert cursor_key is not None
@@ -74,8 +74,9 @@ def _sort_path(text: str) -> AttrPath:
         raise InvalidValue(f"sortBy {text!r} is not an attribute path: {error.detail}") from None
 
 
-def compile_sources(resource_types: list[str], params: ListParams, dialect: str) -> list[Source]:
-    """Compile the filter and sort of ``params`` for each resource type.
+def compile_sources(resource_types: list[str], flt: Filter | None, params: ListParams, dialect: str) -> list[Source]:
+    """Compile the filter ``flt`` (parsed from ``params.filter``) and the sort of ``params`` for
+    each resource type.
 
     With several types (root search), a filter or sortBy that names an attribute one type lacks
     matches nothing in (or does not sort) that type, as long as it is valid for at least one.
@@ -83,7 +84,6 @@ def compile_sources(resource_types: list[str], params: ListParams, dialect: str)
     a filter (``invalidFilter``) nor a PATCH path (``invalidPath``), and §3.12 has
     ``invalidValue`` for a value that does not fit the operation.
     """
-    flt = parse_filter(params.filter) if params.filter else None
     path = _sort_path(params.sort_by) if params.sort_by else None
     sources: list[Source] = []
     filter_errors: list[ScimError] = []

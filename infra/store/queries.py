@@ -86,27 +86,29 @@ async def page(conn: AsyncConnection, table, org_id: str, where, order: Ordering
     )
     query = select(table).where(table.c.seq.in_(keys)).order_by(*_order_by(order))
     rows = list(await conn.execute(query))
-    if total is not None:
-        return total, rows
-    if offset == 0 and len(rows) < limit:
-        return len(rows), rows
-    return await count(conn, table, org_id, where), rows
+    if total is None:
+        total = _shown_total(rows, offset, limit)
+    return (total if total is not None else await count(conn, table, org_id, where)), rows
 
 
-_LOOKUPS: dict[tuple[str, int], tuple] = {}  # (table, id(template)) -> (template, page, count)
+def _shown_total(rows: list, offset: int, limit: int) -> int | None:
+    """The total a page shows by itself: it starts at the first result and is not full."""
+    return len(rows) if offset == 0 and len(rows) < limit else None
+
+
+_LOOKUPS: dict[tuple[str, Template], tuple] = {}  # (table, template) -> (page, count)
 
 
 def _lookup_statements(table, template: Template):
-    key = (table.name, id(template))
-    found = _LOOKUPS.get(key)
-    if found is None or found[0] is not template:
+    found = _LOOKUPS.get((table.name, template))
+    if found is None:
         conditions = [table.c.org_id == bindparam("org"), template.where]
         page = (select(table).where(*conditions).order_by(table.c.seq)
                 .offset(bindparam("offset")).limit(bindparam("limit")))
-        found = (template, page, select(func.count()).select_from(table).where(*conditions))
+        found = (page, select(func.count()).select_from(table).where(*conditions))
         if len(_LOOKUPS) < 2 * MAX_TEMPLATES:  # as bounded as the templates themselves
-            _LOOKUPS[key] = found
-    return found[1], found[2]
+            _LOOKUPS[(table.name, template)] = found
+    return found
 
 
 async def lookup_page(conn: AsyncConnection, table, org_id: str, template: Template, value: str, offset: int,
@@ -118,9 +120,8 @@ async def lookup_page(conn: AsyncConnection, table, org_id: str, template: Templ
     if limit <= 0:
         return (await conn.execute(counting, params)).scalar_one(), []
     rows = list(await conn.execute(page, {**params, "offset": offset, "limit": limit}))
-    if offset == 0 and len(rows) < limit:
-        return len(rows), rows
-    return (await conn.execute(counting, params)).scalar_one(), rows
+    total = _shown_total(rows, offset, limit)
+    return (total if total is not None else (await conn.execute(counting, params)).scalar_one()), rows
 
 
 def _beyond(order: Ordering, position: list, backward: bool) -> ColumnElement[bool]:

@@ -11,14 +11,10 @@ from sqlalchemy import text
 
 from infra.store.engine import make_sync_engine
 from infra.store.migrate import alembic_config, upgrade
-from tests.support.stack import TEST_DATABASE_URL, fresh_postgres_database
 
 
-def test_rows_waiting_in_the_outbox_get_unique_event_ids(tmp_path):
-    if TEST_DATABASE_URL.startswith("postgresql"):
-        url, drop = fresh_postgres_database(TEST_DATABASE_URL)
-    else:
-        url, drop = f"sqlite:///{tmp_path / 'migrated.db'}", None
+def test_rows_waiting_in_the_outbox_get_unique_event_ids(empty_database_url):
+    url = empty_database_url
     engine = None
     try:
         command.upgrade(alembic_config(url), "0003")
@@ -38,5 +34,3 @@ def test_rows_waiting_in_the_outbox_get_unique_event_ids(tmp_path):
     finally:
         if engine is not None:
             engine.dispose()
-        if drop:
-            drop()

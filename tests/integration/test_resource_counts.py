@@ -21,7 +21,6 @@ from infra.store.repositories import SqlTeams, SqlUsers
 from infra.store.tables import teams, users
 from infra.store.unit_of_work import SqlUnitOfWork
 from tests.support.seed import create_organization
-from tests.support.stack import TEST_DATABASE_URL, fresh_postgres_database
 
 NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)
 
@@ -64,11 +63,8 @@ def test_counts_follow_every_insert_and_delete_and_roll_back_with_a_failed_comma
         assert counts.totals_sync(conn, b, "Group") == (0, 0)
 
 
-def test_the_migration_counts_the_rows_already_there(tmp_path):
-    if TEST_DATABASE_URL.startswith("postgresql"):
-        url, drop = fresh_postgres_database(TEST_DATABASE_URL)
-    else:
-        url, drop = f"sqlite:///{tmp_path / 'migrated.db'}", None
+def test_the_migration_counts_the_rows_already_there(empty_database_url):
+    url = empty_database_url
     engine = None
     try:
         command.upgrade(alembic_config(url), "0006")
@@ -88,8 +84,6 @@ def test_the_migration_counts_the_rows_already_there(tmp_path):
     finally:
         if engine is not None:
             engine.dispose()
-        if drop is not None:
-            drop()
 
 
 def test_a_unit_of_work_counts_at_commit_and_forgets_what_a_savepoint_or_a_rollback_undid(sync_engine):

@@ -33,7 +33,7 @@ PARAMETER = "lookup_value"
 MAX_TEMPLATES = 256
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one object per attribute: compared and hashed by identity
 class Template:
     where: ColumnElement[bool]  # with the bound parameter ``PARAMETER``
     fold: bool  # the compiler casefolded the operand

@@ -7,6 +7,13 @@ event join the same transaction (``uow.decide``). The events go to the outbox (`
 then the deadlines are checked again, just before commit: if any command ran out of time
 meanwhile, the whole transaction is rolled back and the batch is redone without it, so nothing is
 committed past its deadline.
+
+A batch is first tried without savepoints, its ledger rows written in one statement at the end:
+most batches are all successes, and a savepoint costs two statements per command. A command
+rejected before it wrote anything is undone in memory (``uow.checkpoint``); anything else going
+wrong in that first try (a rejection after a write, a constraint, the fence's ledger row, a store
+error, a bug) rolls the whole try back and the batch is redone as described above, a savepoint per
+command. What commits is the same either way.
 """
 
 from __future__ import annotations
@@ -119,11 +126,25 @@ class BatchApplier:
 
     def _apply_once(self, commands: list[Command], forget) -> tuple[list[Decided], list[tuple[int, dict]]]:
         skip: set[str] = set()
+        guarded = False
         while True:
             with SqlUnitOfWork(self.engine) as uow:
                 uow.forget_relayed(list(forget))
-                decided = self._apply_in(uow, commands, skip)
-                written = uow.flush()
+                try:
+                    decided = self._apply_in(uow, commands, skip, guarded=guarded)
+                    written = uow.flush()
+                except _NeedsSavepoints:
+                    uow.rollback()
+                    guarded = True
+                    metrics.RETRIES.labels(metrics.RETRY_GUARDED).inc()
+                    continue
+                except IntegrityError:
+                    if guarded:
+                        raise
+                    uow.rollback()  # a queued ledger row met the fence: redo, a savepoint per command
+                    guarded = True
+                    metrics.RETRIES.labels(metrics.RETRY_GUARDED).inc()
+                    continue
                 late = {
                     d.command.id
                     for d in decided
@@ -138,7 +159,8 @@ class BatchApplier:
                 uow.commit()
                 return decided, written
 
-    def _apply_in(self, uow: SqlUnitOfWork, commands: list[Command], skip: set[str]) -> list[Decided]:
+    def _apply_in(self, uow: SqlUnitOfWork, commands: list[Command], skip: set[str], *,
+                  guarded: bool = True) -> list[Decided]:
         provisioner = Provisioner(uow.users, uow.teams, clock=utcnow, new_id=new_resource_id)
         decided: list[Decided] = []
         already = uow.decisions([command.id for command in commands])
@@ -152,7 +174,10 @@ class BatchApplier:
                 error = expired_error()
                 reply = Reply(command.id, 503, error.to_body())
                 event = self._timed(ev.EVENTS.rejected(command, error, outcome=ev.EXPIRED), command, started)
-                decided.append(self._decide(uow, command, ledger.EXPIRED, reply, event))
+                decided.append(self._decide(uow, command, ledger.EXPIRED, reply, event, guarded=guarded))
+                continue
+            if not guarded:
+                decided.append(self._apply_unguarded(uow, provisioner, command, started))
                 continue
             savepoint = uow.savepoint()
             try:
@@ -198,10 +223,33 @@ class BatchApplier:
             decided.append(Decided(command, reply, "applied"))
         return decided
 
-    def _reject(self, uow: SqlUnitOfWork, command: Command, error: ScimError, started: float) -> Decided:
+    def _apply_unguarded(self, uow: SqlUnitOfWork, provisioner: Provisioner, command: Command,
+                         started: float) -> Decided:
+        """One command of a batch tried without savepoints (its ledger row queued): applied, or
+        rejected before it wrote anything; ``_NeedsSavepoints`` for anything else."""
+        checkpoint = uow.checkpoint()
+        try:
+            outcome = provisioner.handle(command)
+            reply = _success_reply(command, outcome)
+            uow.decide(command, ledger.APPLIED, reply, self._timed(outcome.event, command, started), later=True)
+            checkpoint.keep()
+        except ScimError as error:
+            if not checkpoint.undo():
+                raise _NeedsSavepoints from error
+            return self._reject(uow, command, error, started, guarded=False)
+        except DBAPIError as error:
+            if is_transient(error) or is_unavailable(error):
+                raise
+            raise _NeedsSavepoints from error
+        except Exception as error:
+            raise _NeedsSavepoints from error
+        return Decided(command, reply, "applied")
+
+    def _reject(self, uow: SqlUnitOfWork, command: Command, error: ScimError, started: float, *,
+                guarded: bool = True) -> Decided:
         reply = Reply(command.id, error.status, error.to_body())
         event = self._timed(ev.EVENTS.rejected(command, error), command, started)
-        return self._decide(uow, command, ledger.REJECTED, reply, event)
+        return self._decide(uow, command, ledger.REJECTED, reply, event, guarded=guarded)
 
     def _timed(self, event: ev.AuditEvent, command: Command, started: float) -> ev.AuditEvent:
         """How long ``command`` waited in the queue and took to apply, and in which batch, on its
@@ -213,9 +261,14 @@ class BatchApplier:
         return event
 
     def _decide(
-        self, uow: SqlUnitOfWork, command: Command, outcome: str, reply: Reply, event: ev.AuditEvent
+        self, uow: SqlUnitOfWork, command: Command, outcome: str, reply: Reply, event: ev.AuditEvent, *,
+        guarded: bool = True,
     ) -> Decided:
-        """Record a non-applied decision; if the ledger already holds one (fenced), that one stands."""
+        """Record a non-applied decision; if the ledger already holds one (fenced), that one stands
+        (unguarded, the ledger row is queued: a fenced one fails the flush, and the batch is redone)."""
+        if not guarded:
+            uow.decide(command, outcome, reply, event, later=True)
+            return Decided(command, reply, outcome)
         savepoint = uow.savepoint()
         try:
             uow.decide(command, outcome, reply, event)
@@ -225,3 +278,7 @@ class BatchApplier:
             previous = uow.decision(command.id)
             return Decided(command, previous[1] if previous else reply, "duplicate")
         return Decided(command, reply, outcome)
+
+
+class _NeedsSavepoints(Exception):
+    """A batch tried without savepoints met what only a savepoint can take back."""

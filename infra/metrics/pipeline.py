@@ -46,3 +46,5 @@ SWEPT = Counter(
 LEDGER_PRUNED = Counter("scimgate_ledger_pruned_total", "Decided commands pruned from the ledger after their retention")
 
 RETRY_TRANSIENT, RETRY_OUTAGE, RETRY_EXPIRED = "transient", "store_outage", "expired_redo"
+# A batch first tried without savepoints, redone with them (a rejection after a write, a conflict…).
+RETRY_GUARDED = "savepoint_redo"

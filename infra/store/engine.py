@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -29,6 +30,14 @@ IDLE_IN_TRANSACTION_TIMEOUT = "15s"
 ASYNC_POOL_SIZE = 16
 
 
+def _json_dumps(value) -> str:
+    return orjson.dumps(value).decode()
+
+
+# The JSON columns (documents, log entries) through orjson, as every other JSON of the service.
+JSON_CODEC = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
+
+
 def _sqlite_pragmas(dbapi_conn) -> None:
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -46,6 +55,7 @@ def _ensure_sqlite_dir(url: str) -> None:
 
 def make_sync_engine(url: str, **kwargs) -> Engine:
     url = sync_database_url(url)
+    kwargs = {**JSON_CODEC, **kwargs}
     if url.startswith("sqlite"):
         _ensure_sqlite_dir(url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
@@ -69,6 +79,7 @@ def make_sync_engine(url: str, **kwargs) -> Engine:
 
 def make_async_engine(url: str, **kwargs) -> AsyncEngine:
     url = async_database_url(url)
+    kwargs = {**JSON_CODEC, **kwargs}
     if url.startswith("sqlite"):
         _ensure_sqlite_dir(url)
         # aiosqlite gives each connection a thread of its own: a pool smaller than the requests

@@ -77,3 +77,8 @@ def prune_decisions(conn: Connection, *, older_than, limit: int = 5000) -> int:
 
 def record_decision(conn: Connection, command: Command, outcome: str, reply: Reply) -> None:
     conn.execute(_INSERT_DECISION, ledger_row(command, outcome, reply))
+
+
+def record_decisions(conn: Connection, rows: list[dict]) -> None:
+    """``ledger_row``s, in one statement (``IntegrityError`` if any command is decided already)."""
+    conn.execute(_INSERT_DECISION, rows)

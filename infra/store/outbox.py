@@ -19,6 +19,9 @@ from infra.store.clock import utcnow
 from infra.store.tables import audit_outbox
 
 
+_APPEND = audit_outbox.insert().returning(audit_outbox.c.seq, audit_outbox.c.event_id)
+
+
 def outbox_row(event: dict, now) -> dict:
     """The outbox row of an event (``AuditEvent.to_dict()``): its own ``event_id`` in a unique column."""
     event_id = event.get("event_id")
@@ -32,11 +35,11 @@ def append_events(conn: Connection, events: list[dict]) -> list[tuple[int, dict]
     if not events:
         return []
     now = utcnow()
-    result = conn.execute(
-        audit_outbox.insert().returning(audit_outbox.c.seq, sort_by_parameter_order=True),
-        [outbox_row(event, now) for event in events],
-    )
-    return list(zip((row.seq for row in result), events))
+    # Unordered RETURNING, matched by event_id: one multi-row INSERT (an ordered one is a statement
+    # per row on SQLite).
+    result = conn.execute(_APPEND, [outbox_row(event, now) for event in events])
+    seqs = {row.event_id: row.seq for row in result}
+    return [(seqs[event["event_id"]], event) for event in events]
 
 
 def pending_events(

@@ -86,13 +86,19 @@ def entry_fields(event: dict) -> dict:
     }
 
 
+# Built once per dialect (PostgreSQL's, SQLite's): an event logged already is left as it is.
+_INSERT_NEW = {
+    is_postgres: dialect.insert(log_table).on_conflict_do_nothing(index_elements=["event_id"])
+    for is_postgres, dialect in ((True, postgresql), (False, sqlite))
+}
+
+
 def write_entries(conn: Connection, events: list[dict]) -> None:
     """Insert the log entries of ``events``; an event already logged is left as it is."""
     if not events:
         return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     rows = list({row["event_id"]: row for row in map(entry_fields, events)}.values())
-    conn.execute(dialect.insert(log_table).on_conflict_do_nothing(index_elements=["event_id"]), rows)
+    conn.execute(_INSERT_NEW[conn.dialect.name == "postgresql"], rows)
 
 
 def entry_view(row) -> dict:

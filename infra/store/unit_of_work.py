@@ -14,13 +14,18 @@ UPDATE and DELETE on its connection, and a change to the data (anything but the 
 outbox, which it writes itself) must be followed by a recorded event before the next savepoint,
 a savepoint's release, ``flush`` or ``commit``, or those raise ``UnrecordedChange``.
 
-For the worker: ``savepoint()`` wraps one command (its queued events go if it rolls back),
-``flush()`` writes the queued events before the last deadline check, ``forget_relayed`` logs and
+For the worker: ``savepoint()`` wraps one command (its queued events go if it rolls back);
+``checkpoint()`` is its cheap twin for a batch tried without savepoints: it can undo a command that
+wrote nothing (a rejection decided before any write), and says when it cannot. ``decide(...,
+later=True)`` queues the ledger row instead of inserting it at once, and ``flush()`` writes the
+queued ledger rows and events (one statement each) before the last deadline check, ``forget_relayed`` logs and
 deletes relayed outbox rows in the same transaction. For the fence: ``lock_wait_ms`` bounds how long the
 transaction waits for a lock another transaction holds.
 """
 
 from __future__ import annotations
+
+import weakref
 
 from sqlalchemy import Connection, Engine, RootTransaction, event, text
 
@@ -44,6 +49,24 @@ from infra.store.tables import audit_outbox, processed_commands, provisioning_lo
 _BOOKKEEPING = frozenset({processed_commands.name, audit_outbox.name, provisioning_log.name, resource_counts.name})
 
 
+# The unit of work open on a connection (``Connection.info``): one listener per engine finds it,
+# instead of a listener added and removed per transaction (SQLAlchemy's event registry is slow).
+_OPEN_UOW = "scimgate_unit_of_work"
+_WATCHED: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _watch_engine(engine: Engine) -> None:
+    if engine not in _WATCHED:
+        event.listen(engine, "before_execute", _watch_statement)
+        _WATCHED.add(engine)
+
+
+def _watch_statement(conn: Connection, statement, multiparams, params, options) -> None:
+    uow = conn.info.get(_OPEN_UOW)
+    if uow is not None:
+        uow._watch(conn, statement, multiparams, params, options)
+
+
 class SqlUnitOfWork:
     def __init__(self, source: Engine | Connection, *, lock_wait_ms: int | None = None):
         self.source = source
@@ -62,11 +85,14 @@ class SqlUnitOfWork:
             conn, self._owned = self.source, False
         self._conn = conn
         self._pending: list[AuditEvent] = []
+        self._decisions: list[dict] = []
         self._written: list[tuple[int, dict]] = []
         self._unrecorded = False
+        self._writes = 0  # changes to the data so far (what a checkpoint compares)
         try:
             self._transaction: RootTransaction = conn.begin()
-            event.listen(conn, "before_execute", self._watch)
+            _watch_engine(conn.engine)
+            conn.info[_OPEN_UOW] = self
             if self.lock_wait_ms is not None:
                 if conn.dialect.name == "sqlite":
                     conn.exec_driver_sql(f"PRAGMA busy_timeout={int(self.lock_wait_ms)}")
@@ -103,8 +129,8 @@ class SqlUnitOfWork:
         if conn is None:
             return
         try:
-            if event.contains(conn, "before_execute", self._watch):
-                event.remove(conn, "before_execute", self._watch)
+            if conn.info.get(_OPEN_UOW) is self:
+                del conn.info[_OPEN_UOW]
             if self.lock_wait_ms is not None and conn.dialect.name == "sqlite" and not conn.closed:
                 conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
                 conn.commit()
@@ -124,12 +150,17 @@ class SqlUnitOfWork:
         self._transaction.rollback()
         self._tally.restore({})
         self._pending.clear()
+        self._decisions.clear()
         self._written = []
         self._unrecorded = False
 
     def savepoint(self) -> Savepoint:
         self._check()
         return Savepoint(self)
+
+    def checkpoint(self) -> Checkpoint:
+        self._check()
+        return Checkpoint(self)
 
     # -- the audit outbox ---------------------------------------------------------------------
 
@@ -138,8 +169,13 @@ class SqlUnitOfWork:
         self._unrecorded = False
 
     def flush(self) -> list[tuple[int, dict]]:
-        """Write the queued events to the outbox now (still uncommitted); returns them with their rows."""
+        """Write the queued ledger rows and events now (still uncommitted); returns the events with
+        their outbox rows. A queued ledger row whose command is decided already (the ingress's
+        fence) raises ``IntegrityError`` here."""
         self._check()
+        if self._decisions:
+            ledger.record_decisions(self.connection, self._decisions)
+            self._decisions.clear()
         written = outbox.append_events(self.connection, [queued.to_dict() for queued in self._pending])
         self._pending.clear()
         self._written += written
@@ -151,10 +187,14 @@ class SqlUnitOfWork:
 
     # -- the command ledger -------------------------------------------------------------------
 
-    def decide(self, command: Command, outcome: str, reply: Reply, event: AuditEvent) -> None:
+    def decide(self, command: Command, outcome: str, reply: Reply, event: AuditEvent, *, later: bool = False) -> None:
         """Record the decision on ``command`` and its audit event; the ledger's key makes this the
-        one decision (``IntegrityError`` when another is there: a redelivery lost, or the fence)."""
-        ledger.record_decision(self.connection, command, outcome, reply)
+        one decision (``IntegrityError`` when another is there: a redelivery lost, or the fence),
+        raised here or, ``later``, by ``flush``."""
+        if later:
+            self._decisions.append(ledger.ledger_row(command, outcome, reply))
+        else:
+            ledger.record_decision(self.connection, command, outcome, reply)
         self.record(event)
 
     def decision(self, command_id: str) -> tuple[str, Reply] | None:
@@ -172,6 +212,7 @@ class SqlUnitOfWork:
             and not options.get(LOCK_ONLY)
         ):
             self._unrecorded = True
+            self._writes += 1
 
     def _check(self) -> None:
         if self._unrecorded:
@@ -207,3 +248,29 @@ def management_service(source: Engine | Connection, *, clock: Clock = utcnow) ->
     """The management service on the SQL store (``source``: the CLI's engine, or the ingress's
     connection inside ``AsyncConnection.run_sync``)."""
     return Management(SqlUnitOfWork(source), clock=clock, new_id=new_resource_id, new_org_id=new_org_id)
+
+
+class Checkpoint:
+    """One command's share of a batch applied without savepoints: ``undo`` takes back its queued
+    events, ledger rows and count changes, which is all of it when it changed no data; when it
+    did, ``undo`` says so (False) and the batch must be redone with savepoints."""
+
+    def __init__(self, uow: SqlUnitOfWork):
+        self._uow = uow
+        self._writes = uow._writes
+        self._events = len(uow._pending)
+        self._decisions = len(uow._decisions)
+        self._counted = uow._tally.mark()
+
+    def keep(self) -> None:
+        self._uow._check()
+
+    def undo(self) -> bool:
+        uow = self._uow
+        if uow._writes != self._writes:
+            return False
+        del uow._pending[self._events:]
+        del uow._decisions[self._decisions:]
+        uow._tally.restore(self._counted)
+        uow._unrecorded = False
+        return True

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import orjson
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from domain import commands as c
 from domain.commands import Actor, Command, Reply
@@ -200,9 +200,9 @@ def test_a_transient_failure_retries_the_whole_batch(sync_engine, org_id, monkey
     real = applier._apply_in
     calls = {"n": 0}
 
-    def flaky(conn, commands, skip):
+    def flaky(conn, commands, skip, **how):
         calls["n"] += 1
-        result = real(conn, commands, skip)
+        result = real(conn, commands, skip, **how)
         if calls["n"] == 1:
             raise OperationalError("INSERT ...", {}, Deadlock("deadlock detected"))
         return result
@@ -285,3 +285,87 @@ def test_old_decisions_are_pruned_and_recent_ones_kept(sync_engine, org_id):
         assert ledger.decided_reply(conn, old.id) is None
         assert ledger.decided_reply(conn, recent.id) is not None
     assert count(sync_engine, users) == 2  # pruning the ledger never touches the data
+
+
+def _statements(engine) -> list[str]:
+    seen: list[str] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _seen(_conn, _cursor, statement, *_rest):
+        seen.append(statement)
+
+    return seen
+
+
+def test_a_batch_of_successes_takes_no_savepoint_and_writes_its_ledger_rows_at_once(sync_engine, org_id):
+    seen = _statements(sync_engine)
+    batch = [command(org_id, c.USER_CREATE, user(f"fast{n}@x")) for n in range(5)]
+    decided, written = BatchApplier(sync_engine).apply(batch)
+    assert [d.outcome for d in decided] == ["applied"] * 5
+    assert not [s for s in seen if "SAVEPOINT" in s]
+    assert len([s for s in seen if s.startswith("INSERT INTO processed_commands")]) == 1
+    assert len([s for s in seen if s.startswith("INSERT INTO audit_outbox")]) == 1
+    assert count(sync_engine, processed_commands) == 5 and len(written) == 5 == count(sync_engine, audit_outbox)
+    assert sorted(seq for seq, _e in written) == [seq for seq, _e in written]  # each event with its own row
+    assert [e["command_id"] for _seq, e in written] == [cmd.id for cmd in batch]
+
+
+def test_a_rejection_before_any_write_keeps_the_batch_without_savepoints(sync_engine, org_id):
+    seen = _statements(sync_engine)
+    batch = [command(org_id, c.USER_CREATE, user("kept@x")),
+             command(org_id, c.USER_PATCH, {"Operations": []}, resource_id="nope"),
+             command(org_id, c.USER_CREATE, user("kept2@x"))]
+    decided, written = BatchApplier(sync_engine).apply(batch)
+    assert [d.reply.status for d in decided] == [201, 404, 201]
+    assert not [s for s in seen if "SAVEPOINT" in s]
+    assert count(sync_engine, users) == 2 and count(sync_engine, processed_commands) == 3
+    assert [e["status"] for _seq, e in written] == [d.reply.status for d in decided]
+
+
+def test_a_command_rejected_after_it_wrote_is_undone_with_everything_it_wrote(sync_engine, org_id, monkeypatch):
+    """The batch tried without savepoints cannot take back a write: it is redone with them, and
+    the command's own user, ledger row and event go while the others commit."""
+    from domain.errors import InvalidValue
+    from domain.provisioning import Provisioner
+
+    real = Provisioner.handle
+    half = command(org_id, c.USER_CREATE, user("half@x"))
+
+    def handle(self, cmd):
+        outcome = real(self, cmd)  # the user is inserted...
+        if cmd.id == half.id:
+            raise InvalidValue("refused after the write")  # ...and then the command is refused
+        return outcome
+
+    monkeypatch.setattr(Provisioner, "handle", handle)
+    batch = [command(org_id, c.USER_CREATE, user("before@x")), half, command(org_id, c.USER_CREATE, user("after@x"))]
+    decided, written = BatchApplier(sync_engine).apply(batch)
+    assert [d.reply.status for d in decided] == [201, 400, 201]
+    with sync_engine.connect() as conn:
+        names = sorted(conn.execute(select(users.c.user_name)).scalars())
+    assert names == ["after@x", "before@x"]
+    assert [e["status"] for _seq, e in written] == [d.reply.status for d in decided]
+    assert count(sync_engine, audit_outbox) == 3 and count(sync_engine, processed_commands) == 3
+
+
+def test_a_fence_that_lands_after_the_batch_looked_still_wins(sync_engine, org_id, monkeypatch):
+    """The ingress fences a command off between the worker's ledger look-up and its commit (on
+    PostgreSQL, another transaction commits meanwhile): the queued ledger row meets it, and the
+    batch is redone, the fenced command a duplicate that changes nothing."""
+    from infra.store.unit_of_work import SqlUnitOfWork
+
+    fenced = command(org_id, c.USER_CREATE, user("late-fence@x"))
+    assert fence_now(sync_engine, fenced) is None
+    real = SqlUnitOfWork.decisions
+    looks = []
+
+    def decisions(self, ids):
+        looks.append(ids)
+        return {} if len(looks) == 1 else real(self, ids)  # the first look misses the fence
+
+    monkeypatch.setattr(SqlUnitOfWork, "decisions", decisions)
+    other = command(org_id, c.USER_CREATE, user("other@x"))
+    decided, _ = BatchApplier(sync_engine).apply([other, fenced])
+    assert [(d.outcome, d.reply.status) for d in decided] == [("applied", 201), ("duplicate", 503)]
+    with sync_engine.connect() as conn:
+        assert list(conn.execute(select(users.c.user_name)).scalars()) == ["other@x"]

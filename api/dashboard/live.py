@@ -1,5 +1,10 @@
 """The dashboard's live feed: ONE reader of the audit stream per ingress process, fanned out.
 
+The reader runs only while someone watches: the first browser (or catch-up) starts it, and it
+stops ``linger`` seconds after the last browser left. Starting, it counts the last hour of the
+stream (``backfill``) before the first message is sent, so an idle ingress spends nothing on the
+stream and a page opened later shows the same counters.
+
 ``LiveFeed.run_reader`` waits on the Redis Stream (``XREAD BLOCK``) and notes every new event (into a
 ring of recent events and the ``domain.activity`` counters); the broadcaster then sends, at most
 once per ``tick`` (250 ms), each connected browser ONE server-sent-events message holding the new events
@@ -84,42 +89,80 @@ class LiveFeed:
     replay_limit: int = 1000
     backfill_limit: int = 20_000
     snapshot_every: float = 1.0
+    linger: float = 60.0  # how long the reader goes on after the last browser left
+    ready_timeout: float = 5.0  # how long a first message waits for the reader's backfill
     subscribers: set[Subscriber] = field(default_factory=set)
 
     def __post_init__(self) -> None:
+        self.ops: dict | None = None
+        self._ops_read = 0.0
+        self._tasks: list[asyncio.Task] = []
+        self._reader: asyncio.Task | None = None
+        self._news = asyncio.Event()
+        self._watched_at = 0.0  # when a browser was last connected (monotonic)
+        self.dropped_total = 0
+        self._forget()
+
+    def _forget(self) -> None:
+        """What the reader knows, from nothing (it backfills the last hour when it starts)."""
         self.activity = ActivityWindow()
         self.recent: deque[tuple[str, dict]] = deque(maxlen=self.recent_size)
         self.pending: list[tuple[str, dict]] = []
         self.last_id = "0-0"
-        self.ops: dict | None = None
-        self._ops_read = 0.0
-        self._tasks: list[asyncio.Task] = []
-        self._news = asyncio.Event()
-        self.dropped_total = 0
+        self._ready = asyncio.Event()
 
     # -- lifecycle --------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self.run_reader()), loop.create_task(self.run_broadcaster())]
+        self._tasks = [asyncio.get_running_loop().create_task(self.run_broadcaster())]
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        tasks = [*self._tasks, *([self._reader] if self._reader is not None else [])]
+        self._reader = None
+        for task in tasks:
             task.cancel()
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=2.0)
+        if tasks:
+            await asyncio.wait(tasks, timeout=2.0)
         for sub in list(self.subscribers):
             self._drop(sub)
+
+    @property
+    def reading(self) -> bool:
+        return self._reader is not None and not self._reader.done()
+
+    def _watch(self) -> None:
+        """Someone watches: the reader runs (started afresh if it had stopped)."""
+        self._watched_at = time.monotonic()
+        if not self.reading:
+            self._forget()
+            self._reader = asyncio.get_running_loop().create_task(self.run_reader())
+
+    def _idle_check(self) -> None:
+        """Stop the reader ``linger`` seconds after the last browser left."""
+        if self.subscribers:
+            self._watched_at = time.monotonic()
+        elif self.reading and time.monotonic() - self._watched_at >= self.linger:
+            assert self._reader is not None
+            self._reader.cancel()
+            self._reader = None
+
+    async def _until_ready(self) -> None:
+        try:
+            await asyncio.wait_for(self._ready.wait(), self.ready_timeout)
+        except TimeoutError:  # Redis slow or away: the first message goes with what is known
+            pass
 
     # -- browsers ---------------------------------------------------------------------------------
 
     def subscribe(self, viewer: Viewer) -> Subscriber:
         sub = Subscriber(viewer, asyncio.Queue(self.queue_size))
         self.subscribers.add(sub)
+        self._watch()
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
         self.subscribers.discard(sub)
+        self._watched_at = time.monotonic()
 
     def _drop(self, sub: Subscriber) -> None:
         """End a browser's stream without waiting for it (it reconnects with Last-Event-ID)."""
@@ -142,6 +185,8 @@ class LiveFeed:
     async def catch_up(self, viewer: Viewer, last_event_id: str | None) -> bytes:
         """The first message of a (re)connected browser: what it missed since ``last_event_id``
         (from the stream, bounded), or, on a first connection, the recent events it may see."""
+        self._watch()
+        await self._until_ready()
         if last_event_id and STREAM_ID.fullmatch(last_event_id):
             entries = _decode(await self.client.xrange(self.stream, min=f"({last_event_id}", max="+",
                                                        count=self.replay_limit))
@@ -193,8 +238,9 @@ class LiveFeed:
     async def run_reader(self) -> None:
         while True:
             try:
-                if self.last_id == "0-0":
+                if not self._ready.is_set():
                     await self.backfill()
+                    self._ready.set()
                 response = cast(list, await self.client.xread({self.stream: self.last_id}, block=1000, count=1000))
                 for _name, entries in response or ():
                     self.note(_decode(entries))
@@ -264,6 +310,7 @@ class LiveFeed:
             if wait > 0:
                 await asyncio.sleep(wait)
             try:
+                self._idle_check()
                 await self.read_ops()
                 now = time.monotonic()
                 counters = now - last_counters >= self.snapshot_every

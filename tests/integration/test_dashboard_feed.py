@@ -176,3 +176,34 @@ async def test_a_starting_reader_counts_the_last_hour_then_reads_on_from_there(r
     finally:
         await late.stop()
         await reader.aclose()
+
+
+async def test_nobody_watching_nothing_is_read_and_a_page_opened_later_counts_the_hour(redis_url, stream):
+    """An ingress nobody watches reads nothing of the stream; the first browser starts the reader,
+    which counts the last hour before the first message; it stops ``linger`` after the last left."""
+    reader = aioredis.from_url(redis_url)
+    feed = LiveFeed(reader, stream[1].name, tick=0.05, snapshot_every=0.05, linger=0.2)
+    await feed.start()
+    try:
+        await publish(stream, [event(ORG_A, n) for n in range(3)])
+        await asyncio.sleep(0.2)
+        assert not feed.reading and feed.last_id == "0-0"
+        sub = feed.subscribe(ORG_A_VIEW)
+        _position, body = parse(await feed.catch_up(ORG_A_VIEW, None))
+        assert [e["resource_id"] for e in body["events"]] == ["t0", "t1", "t2"]
+        assert sum(body["activity"]["writes"]) == 3
+        feed.unsubscribe(sub)
+        async with asyncio.timeout(5):
+            while feed.reading:
+                await asyncio.sleep(0.02)
+        await publish(stream, [event(ORG_A, 3)])  # while nobody watches
+        sub = feed.subscribe(ORG_A_VIEW)
+        _position, body = parse(await feed.catch_up(ORG_A_VIEW, None))
+        assert [e["resource_id"] for e in body["events"]] == ["t0", "t1", "t2", "t3"]
+        assert sum(body["activity"]["writes"]) == 4
+        await publish(stream, [event(ORG_A, 4)])
+        got = await collect(sub, 1)
+        assert [e["resource_id"] for body in got for e in body["events"]] == ["t4"]
+    finally:
+        await feed.stop()
+        await reader.aclose()

@@ -16,6 +16,8 @@ SIZE_ROWS = (
     ("page at start", "p50_ms", "page of 100 by startIndex, at the start (p50)", "ms", False),
     ("page at middle", "p50_ms", "page of 100 by startIndex, in the middle (p50)", "ms", False),
     ("page at end", "p50_ms", "page of 100 by startIndex, at the end (p50)", "ms", False),
+    ("page at middle", "first_ms", "page of 100 by startIndex, in the middle, first request", "ms", False),
+    ("page at end", "first_ms", "page of 100 by startIndex, at the end, first request", "ms", False),
     ("full read by index", "seconds", "full read by startIndex, one client", "s", False),
     ("full read by cursor", "seconds", "full read by cursor, one client", "s", False),
     ("entra first cycle", "users_per_s", "Entra first cycle (filter externalId, then create)", "users/s", True),
@@ -125,6 +127,8 @@ def cost_vs_data(document: dict) -> dict:
         for where in ("middle", "end"):
             put(f"page p50, {where} vs start, {int(sizes[-1]):,} users", largest.get("page at start"),
                 largest.get(f"page at {where}"), "p50_ms")
+            put(f"page, first request, {where} vs start, {int(sizes[-1]):,} users", largest.get("page at start"),
+                largest.get(f"page at {where}"), "first_ms")
     teams = sorted(document["teams"], key=int)
     if len(teams) >= 2:
         small, large = document["teams"][teams[0]], document["teams"][teams[-1]]

@@ -4,7 +4,8 @@ An IdP's import reads a whole tenant by index (``startIndex=1``, ``101``, ``201`
 order, nothing filtered): with ``OFFSET`` each page walks every index entry before it, so reading
 everything is quadratic. An anchor remembers, for the last row a page returned, its position and
 its ``seq``; the page that asks for the next position starts after that ``seq`` (one index range
-scan, whatever the position).
+scan, whatever the position). A page reached by walking the index also leaves an anchor just
+before its first row, so the same page asked again (a retry, a second reader) costs no walk.
 
 An anchor holds only while the rows before it stay where they were. In creation order a new row
 goes after every row there is, so only a deletion can move them: each anchor is keyed by the

@@ -150,6 +150,8 @@ async def _whole_tenant_page(conn, org_id: str, source: Source, start_index: int
     else:
         _, rows = await queries.page(conn, source.table, org_id, None, source.order, start_index - 1, count, total)
     if rows:
+        if after is None and start_index > 1:  # walked to: the same page asked again starts here
+            ANCHORS.remember(org_id, kind, removed, start_index - 1, rows[0].seq - 1)
         ANCHORS.remember(org_id, kind, removed, start_index - 1 + len(rows), rows[-1].seq)
     return Page([(source, row) for row in rows], total=total, start_index=start_index)
 

@@ -99,6 +99,19 @@ async def test_a_page_asked_out_of_order_is_found_by_its_offset(tenant, async_en
     assert offsets == [10]
 
 
+async def test_a_page_asked_again_walks_no_offset_the_second_time(tenant, async_engine, offsets):
+    _, org = tenant
+    pages = []
+    try:
+        for _ in range(3):
+            async with async_engine.connect() as conn:
+                pages.append(await list_page(conn, org, ["User"], by_index(11, 3), cursor_key=None, cursor_timeout=60))
+    finally:
+        await async_engine.dispose()
+    assert [[row.id for _, row in page.rows] for page in pages] == [["u10", "u11", "u12"]] * 3
+    assert offsets == [10]  # walked once, then started where it began
+
+
 async def test_after_a_deletion_the_next_page_is_what_offsets_give(tenant, async_engine, offsets):
     sync_engine, org = tenant
     try:

@@ -84,6 +84,14 @@ async def collect_counters(sub, timeout: float = 10.0) -> list[dict]:
     return got
 
 
+async def watching(feed, viewer):
+    """A browser connected as the events endpoint connects it: subscribed, then caught up (after
+    which the reader is at the stream's end: what comes next is pushed live)."""
+    sub = feed.subscribe(viewer)
+    await feed.catch_up(viewer, None)
+    return sub
+
+
 async def publish(stream, events: list[dict]) -> None:
     client, audit = stream
     for item in events:
@@ -91,8 +99,7 @@ async def publish(stream, events: list[dict]) -> None:
 
 
 async def test_events_are_batched_and_each_viewer_sees_only_its_scope(feed, stream):
-    await asyncio.sleep(0.2)  # the reader is at the stream's end
-    operator, org_a = feed.subscribe(OPERATOR_VIEW), feed.subscribe(ORG_A_VIEW)
+    operator, org_a = await watching(feed, OPERATOR_VIEW), await watching(feed, ORG_A_VIEW)
     mixed = [event(ORG_A if n % 2 else ORG_B, n) for n in range(40)]
     client, audit = stream
     pipe = client.pipeline(transaction=False)
@@ -116,8 +123,7 @@ async def test_events_are_batched_and_each_viewer_sees_only_its_scope(feed, stre
 
 
 async def test_a_slow_browser_is_dropped_and_the_others_keep_getting_events(feed, stream):
-    await asyncio.sleep(0.2)
-    slow, fast = feed.subscribe(OPERATOR_VIEW), feed.subscribe(OPERATOR_VIEW)
+    slow, fast = await watching(feed, OPERATOR_VIEW), await watching(feed, OPERATOR_VIEW)
     received: list[dict] = []
     for n in range(12):  # more messages than the slow one's queue holds (4), one per tick
         await publish(stream, [event(ORG_A, n)])

@@ -133,15 +133,12 @@ class BatchApplier:
                 try:
                     decided = self._apply_in(uow, commands, skip, guarded=guarded)
                     written = uow.flush()
-                except _NeedsSavepoints:
-                    uow.rollback()
-                    guarded = True
-                    metrics.RETRIES.labels(metrics.RETRY_GUARDED).inc()
-                    continue
-                except IntegrityError:
+                except (_NeedsSavepoints, IntegrityError):
+                    # Tried without savepoints, it met what only one can take back (or a queued
+                    # ledger row met the fence): redo it, a savepoint per command.
                     if guarded:
                         raise
-                    uow.rollback()  # a queued ledger row met the fence: redo, a savepoint per command
+                    uow.rollback()
                     guarded = True
                     metrics.RETRIES.labels(metrics.RETRY_GUARDED).inc()
                     continue

@@ -2,7 +2,9 @@
 
 Group commit: the commands that arrive within ``batch_window`` (up to ``batch_max``) become one
 Celery message, published from a thread (never on the event loop). At most ``ingress_inflight``
-batches are in flight; meanwhile new commands accumulate, so batches grow with the load. Which
+batches are in flight, and a new one goes only once a worker has claimed every earlier one
+(so the queue holds at most one batch of this ingress); meanwhile new commands accumulate, so
+batches grow with the load, and a worker pays its per-batch costs over more commands. Which
 commands go next, in which order, is ``infra.redis.scheduling``'s rule (order per resource, fair
 across organizations, suspects alone).
 
@@ -209,6 +211,12 @@ class CommandDispatcher:
         batch = self._batches.get(batch_id)
         if batch is not None:
             batch.worker = worker
+            self._wakeup.set()  # the next batch may go now
+
+    def _one_awaits_a_worker(self) -> bool:
+        """Whether a batch of ours is still on the queue, unclaimed: the next one waits (growing)
+        until a worker takes it, so the queue holds one batch of ours, not many small ones."""
+        return any(batch.worker is None for batch in self._batches.values())
 
     # -- the batching loop -----------------------------------------------------------------------
 
@@ -216,8 +224,8 @@ class CommandDispatcher:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
-            if len(self._batches) >= self.settings.ingress_inflight:
-                continue  # a batch finishing sets the wakeup again
+            if len(self._batches) >= self.settings.ingress_inflight or self._one_awaits_a_worker():
+                continue  # a batch finishing, or being claimed, sets the wakeup again
             if self.settings.batch_window > 0 and len(self.schedule) < self.settings.batch_max:
                 await asyncio.sleep(self.settings.batch_window)
             suspect_in_flight = any(batch.suspect for batch in self._batches.values())

@@ -72,6 +72,8 @@ def parse_address(text: str | None) -> Address | None:
 
 def is_trusted(address: str | Address | None, trusted: Iterable[Network]) -> bool:
     """Whether ``address`` lies in one of the ``trusted`` networks."""
+    if not trusted:  # no proxies configured (the default): nothing to parse
+        return False
     if not isinstance(address, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
         address = parse_address(address)
     if address is None:

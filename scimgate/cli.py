@@ -21,7 +21,8 @@ from scimgate.arguments import settings_from
 
 
 def cmd_serve(args) -> int:
-    return processes.serve(settings_from(args), getattr(args, "inherit_socket", None))
+    return processes.serve(settings_from(args), getattr(args, "inherit_socket", None), getattr(args, "board", None),
+                           getattr(args, "slot", None))
 
 
 def cmd_worker(args) -> int:
@@ -62,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
                             help="ingress processes sharing the port (SCIMGATE_INGRESSES, default one per core, at most 4)")
     # `scimgate run` hands its ingress children the socket it bound (internal).
     sub.choices["serve"].add_argument("--inherit-socket", type=int, help=argparse.SUPPRESS)
+    # scimgate run's ingress children: the shared connection board (scimgate.accept_balance).
+    sub.choices["serve"].add_argument("--board", type=int, help=argparse.SUPPRESS)
+    sub.choices["serve"].add_argument("--slot", type=int, help=argparse.SUPPRESS)
 
     p = sub.add_parser("worker", parents=[common], help="run a Celery worker")
     p.add_argument("--concurrency", type=int, help="worker threads (SCIMGATE_WORKER_CONCURRENCY, default 1)")

@@ -3,9 +3,10 @@ when it exits.
 
 The parent binds the listening socket once (so a taken port fails before anything starts, and a
 second ``scimgate run`` on the same port fails too, which ``SO_REUSEPORT`` would let through) and
-every child inherits it (``scimgate serve --inherit-socket FD``) and accepts on it; the kernel
-hands each connection to one of them. Each child is a complete ingress with its own reply inbox,
-dispatcher and watchdog (``infra.redis.dispatcher``), so a reply always reaches the process whose
+every child inherits it (``scimgate serve --inherit-socket FD``) and accepts on it, taking turns
+through a board of their connection counts that the parent makes and hands each child
+(``scimgate.accept_balance``), so an IdP's pool of connections spreads over all of them. Each
+child is a complete ingress with its own reply inbox, dispatcher and watchdog (``infra.redis.dispatcher``), so a reply always reaches the process whose
 request waits for it. A child that exits is started again (``ingress_exited_restarting``; backing
 off 1 s doubling to 30 s while children keep dying young) and its metrics files are marked dead.
 
@@ -15,6 +16,7 @@ One long-lived thread starts, watches and stops every child: the parent-death si
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -27,6 +29,7 @@ from infra.child_processes import die_with_parent
 from infra.config import Settings
 from infra.logging import get_logger
 from infra.metrics.exposition import mark_dead
+from scimgate.connection_board import ConnectionBoard
 from scimgate.worker_supervisor import BACKOFF_FIRST, BACKOFF_MAX, BACKOFF_RESET_SECONDS, POLL_SECONDS, child_env
 
 STOP_TIMEOUT_SECONDS = 15.0
@@ -45,6 +48,7 @@ class IngressSupervisor:
         self.settings = settings
         self.sock = sock
         self.slots = [_Slot() for _ in range(max(1, count))]
+        self.board = ConnectionBoard.create(len(self.slots)) if len(self.slots) > 1 and hasattr(os, "memfd_create") else None
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._supervise, name="ingress-supervisor", daemon=True)
         self._log = get_logger("scimgate.run")
@@ -80,6 +84,8 @@ class IngressSupervisor:
             if code is None:
                 return
             mark_dead(slot.process.pid)
+            if self.board is not None:
+                self.board.retire(index)
             if now - slot.started >= BACKOFF_RESET_SECONDS:
                 slot.backoff = BACKOFF_FIRST
             self._log.error("ingress_exited_restarting", pid=slot.process.pid, exit_code=code,
@@ -90,18 +96,22 @@ class IngressSupervisor:
         if now < slot.next_start:
             return
         try:
-            slot.process = self._spawn()
+            slot.process = self._spawn(index)
             slot.started = now
         except OSError as error:
             self._log.error("ingress_start_failed", error=str(error), ingress=index, backoff_s=slot.backoff)
             slot.next_start = now + slot.backoff
             slot.backoff = min(slot.backoff * 2, BACKOFF_MAX)
 
-    def _spawn(self) -> subprocess.Popen:
+    def _spawn(self, index: int) -> subprocess.Popen:
         fd = self.sock.fileno()
+        command = [sys.executable, "-m", "scimgate", "serve", "--inherit-socket", str(fd)]
+        fds: tuple[int, ...] = (fd,)
+        if self.board is not None:
+            command += ["--board", str(self.board.fd), "--slot", str(index)]
+            fds += (self.board.fd,)
         return subprocess.Popen(
-            [sys.executable, "-m", "scimgate", "serve", "--inherit-socket", str(fd)],
-            env=child_env(self.settings), stdin=subprocess.DEVNULL, pass_fds=(fd,),
+            command, env=child_env(self.settings), stdin=subprocess.DEVNULL, pass_fds=fds,
             # Its own process group: a Ctrl-C reaches `scimgate run`, which stops it in order.
             process_group=0, preexec_fn=die_with_parent(signal.SIGKILL),
         )

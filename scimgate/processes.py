@@ -156,25 +156,21 @@ def _fail(error: Exception) -> int:
     return 1
 
 
-def run_ingress(settings: Settings, sock: socket.socket) -> None:
-    from aiohttp import web
+def run_ingress(settings: Settings, sock: socket.socket, board=None) -> None:
+    from scimgate.ingress_loop import run  # aiohttp and the app, only in an ingress process
 
-    from api.app import create_app
-
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:  # pragma: no cover - uvloop is optional off Linux/macOS
-        pass
-    web.run_app(create_app(settings), sock=sock, access_log=None, print=None, handle_signals=True)
+    run(settings, sock, board)
 
 
-def serve(settings: Settings, inherit_socket: int | None = None) -> int:
+def serve(settings: Settings, inherit_socket: int | None = None, board: int | None = None,
+          slot: int | None = None) -> int:
     if inherit_socket is not None:  # an ingress child of `scimgate run`: its parent did the rest
         configure_logging(settings.log_level)
         _exit_when_parent_goes()
-        run_ingress(settings, socket.socket(fileno=inherit_socket))
+        from scimgate.connection_board import ConnectionBoard
+
+        shared = ConnectionBoard(board, slot) if board is not None and slot is not None else None
+        run_ingress(settings, socket.socket(fileno=inherit_socket), shared)
         return 0
     try:
         sock = listening_socket(settings.host, settings.port)

@@ -1,13 +1,16 @@
-"""`scimgate run` uses every core: several ingress processes share its one port, each answers
-writes and metrics on its own, one that dies is replaced, and all die with `scimgate run`."""
+"""`scimgate run` uses every core: several ingress processes share its one port, an IdP's pool of
+connections spreads over them, each answers writes and metrics on its own, one that dies is
+replaced, and all die with `scimgate run`."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 
 import httpx
+import psutil
 
 from tests.e2e.run_helpers import samples, scim_base, settled, value
 from tests.e2e.scim_bodies import okta_user
@@ -47,6 +50,47 @@ def test_each_ingress_answers_on_the_shared_port(tmp_path, backend):
             finally:
                 os.kill(stopped, signal.SIGCONT)
     finally:
+        service.stop()
+
+
+def _held_connections(pid: int, port: int) -> int:
+    return sum(1 for c in psutil.Process(pid).net_connections(kind="tcp")
+               if c.status == psutil.CONN_ESTABLISHED and c.laddr and c.laddr.port == port)
+
+
+def _keep_alive_request(conn: socket.socket) -> None:
+    conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    received = b""
+    while b"\r\n\r\n" not in received:
+        chunk = conn.recv(4096)
+        assert chunk, "the ingress closed the connection"
+        received += chunk
+    assert received.startswith(b"HTTP/1.1 200"), received[:100]
+
+
+def test_an_idps_pool_of_connections_spreads_over_the_ingresses(tmp_path):
+    """An IdP opens its keep-alive connections at once; the ingresses take turns at them, so
+    neither holds most of them (and saturates its core) while the other idles."""
+    service = ScimgateProcess(["run", "--ingresses", "2"], clean_env(), tmp_path).start()
+    pool: list[socket.socket] = []
+    try:
+        service.wait_ready()
+        ingresses = service.children("scimgate serve")
+        assert len(ingresses) == 2
+        for _ in range(3):  # three pools, one after the other, each opened all at once
+            pool = [socket.create_connection(("127.0.0.1", service.port), timeout=10) for _ in range(16)]
+            for conn in pool:
+                _keep_alive_request(conn)
+            held = _wait_for(lambda: (lambda counts: counts if sum(counts) == 16 else None)(
+                [_held_connections(pid, service.port) for pid in ingresses]), timeout=10)
+            assert max(held) - min(held) <= 2, f"16 connections split {held}"
+            for conn in pool:
+                conn.close()
+            _wait_for(lambda: sum(_held_connections(pid, service.port) for pid in ingresses) == 0, timeout=10)
+            time.sleep(0.2)  # each ingress republishes its count (every 50 ms)
+    finally:
+        for conn in pool:
+            conn.close()
         service.stop()
 
 

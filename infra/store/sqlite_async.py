@@ -46,6 +46,12 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 )
 from sqlalchemy.util.concurrency import await_
 
+# A read runs on the loop while it takes fewer than INLINE_CHECKS * INLINE_STEPS_PER_CHECK steps
+# of SQLite's virtual machine (about a millisecond here); past that it is stopped and run again on
+# a thread. A lookup takes a few hundred steps, a page of 100 documents a few thousand.
+INLINE_STEPS_PER_CHECK = 1_000
+INLINE_CHECKS = 50
+
 # Threads for the statements of one ingress process's connections (its pool holds 16): SQLite
 # readers run in parallel in WAL mode, and a writer waiting on the lock holds only its own thread.
 POOL_THREADS = 8
@@ -133,7 +139,10 @@ class Cursor:
         self.lastrowid = cursor.lastrowid
 
     async def execute(self, sql: str, parameters: Any = ()) -> "Cursor":
-        await self._connection.call(self._run, self._cursor.execute, sql, parameters or ())
+        parameters = parameters or ()
+        if not (sql.startswith("SELECT") and self._connection.run_briefly(self._run, self._cursor.execute, sql,
+                                                                           parameters)):
+            await self._connection.call(self._run, self._cursor.execute, sql, parameters)
         return self
 
     async def executemany(self, sql: str, seq_of_parameters: Any) -> "Cursor":
@@ -165,6 +174,7 @@ class Connection:
         self.closed = False
         self._busy = False  # a call of this connection is running on a statement thread
         self._idle: asyncio.Future | None = None  # set when it returns, for whoever waits
+        self._busy_timeout: str | None = None  # the statement that restores it after a read on the loop
 
     async def call(self, function, *args):
         """``function(*args)`` on a statement thread. A coroutine cancelled meanwhile leaves the
@@ -172,6 +182,35 @@ class Connection:
         await self.settled()
         self._busy = True
         return await _THREADS.submit(function, args, self)
+
+    def run_briefly(self, function, *args) -> bool:
+        """``function(*args)`` (a read) on the loop itself, if it finishes within
+        ``INLINE_STEPS`` of SQLite's virtual machine and without waiting for a lock; False
+        (nothing done that counts) when it would not, for the caller to run it on a thread."""
+        if self._busy:
+            return False
+        raw = self.raw
+        steps = 0
+
+        def progress() -> int:
+            nonlocal steps
+            steps += 1
+            return steps > INLINE_CHECKS
+
+        if self._busy_timeout is None:  # as the engine's pragmas set it
+            self._busy_timeout = f"PRAGMA busy_timeout={raw.execute('PRAGMA busy_timeout').fetchone()[0]}"
+        raw.set_progress_handler(progress, INLINE_STEPS_PER_CHECK)
+        raw.execute("PRAGMA busy_timeout=0")
+        try:
+            function(*args)
+            return True
+        except sqlite3.OperationalError as error:
+            if steps > INLINE_CHECKS or "locked" in str(error) or "busy" in str(error):
+                return False
+            raise
+        finally:
+            raw.set_progress_handler(None, 0)
+            raw.execute(self._busy_timeout)
 
     def returned(self) -> None:
         self._busy = False

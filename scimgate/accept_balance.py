@@ -18,6 +18,7 @@ longer than that for lack of balance. A process on its own (``scimgate serve``) 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 
 from aiohttp import web
@@ -52,6 +53,7 @@ class SharedSocketSite(web.SockSite):
         self._sock.setblocking(False)
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._accept_forever())]
+        log.info("ingress_accepting", pid=os.getpid(), shares_turns=self._board is not None)
         if self._board is not None:
             self._tasks.append(loop.create_task(self._publish_forever()))
 

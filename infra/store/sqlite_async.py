@@ -1,5 +1,5 @@
-"""The ingress's SQLite driver: the standard ``sqlite3`` module behind SQLAlchemy's asyncio adapter,
-one thread hop per statement.
+"""The ingress's SQLite driver: the standard ``sqlite3`` module behind SQLAlchemy's asyncio adapter;
+short reads on the event loop, everything else with one thread hop per statement.
 
 Why not aiosqlite. aiosqlite runs every DBAPI call on the connection's own thread and hands the
 result back through the event loop: making a cursor, executing, fetching, closing the cursor,
@@ -7,15 +7,22 @@ beginning and rolling back each cost a round trip between two threads (a queue p
 a GIL hand-over, a ``call_soon_threadsafe``), thirteen for one ``userName eq`` lookup. Measured
 on the 2-core bench machine (issue 8's third round): 2.2 ms of CPU per lookup through aiosqlite
 against 0.3 ms for the same two statements through SQLAlchemy's synchronous pysqlite driver;
-those round trips were most of the ingress's CPU per lookup.
+those round trips were most of the ingress's CPU per lookup. Even one hop per statement (a queue
+put waking a thread on the other core, and the way back) was a fifth of a lookup's CPU.
 
-Here a statement is executed and all its rows fetched in one call on a thread of a small shared
-pool (the rows are then handed out without another hop, as SQLAlchemy's adapter buffers them
-anyway); the calls that never wait on a lock nor touch the database file run inline on the
-event loop: making and closing a cursor, a deferred ``BEGIN`` (``Connection.begin``, which the
+Here a read (a ``SELECT``) first runs on the event loop itself, under a progress handler and a busy
+timeout of 0: a lookup or a page of documents takes a few hundred to a few thousand steps of
+SQLite's virtual machine, microseconds. One that goes past ``INLINE_CHECKS *
+INLINE_STEPS_PER_CHECK`` steps (about a millisecond), or would wait for a lock, is interrupted
+(a read: nothing it did counts) and run again on a thread. (In WAL mode a reader waits for a lock
+only while another connection holds the database exclusively, as a crash recovery does; the
+busy timeout of 0 keeps that wait off the loop.) Every other statement, and a read that was
+interrupted, is executed, and all its rows fetched, in one call on a thread of a small shared
+pool, whose outcome comes back with one ``call_soon_threadsafe``; what never waits runs on the
+loop: making and closing a cursor, a deferred ``BEGIN`` (``Connection.begin``, which the
 engine's begin event calls: it takes no lock until the first read), and ``ROLLBACK`` (in WAL mode
-it drops the transaction's pages from memory and releases its locks). ``COMMIT`` and every other
-statement, which may wait on the writer's lock (up to the busy timeout) or sync the file, go to the
+it drops the transaction's pages from memory and releases its locks). ``COMMIT`` and the writes,
+which may wait on the writer's lock (up to the busy timeout) or sync the file, always go to the
 pool. (The ingress writes rarely: a token's last use, a fence decision, the management API; were
 every statement thread waiting on the lock, reads would queue behind them, never the loop.)
 

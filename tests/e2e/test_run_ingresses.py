@@ -77,6 +77,8 @@ def test_an_idps_pool_of_connections_spreads_over_the_ingresses(tmp_path):
         service.wait_ready()
         ingresses = service.children("scimgate serve")
         assert len(ingresses) == 2
+        for pid in ingresses:  # both take connections (ready answers once the first one does)
+            service.wait_for_log(rf'"pid":{pid},[^\n]*"event":"ingress_accepting"')
         for _ in range(3):  # three pools, one after the other, each opened all at once
             pool = [socket.create_connection(("127.0.0.1", service.port), timeout=10) for _ in range(16)]
             for conn in pool:

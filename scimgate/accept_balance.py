@@ -9,10 +9,12 @@ machine, 16 connections split 13/3 as often as 8/8, and lookups ran at 380/s ins
 
 So each ingress process accepts by itself, one connection at a time, and publishes how many it
 holds on a board shared with its siblings (``scimgate.connection_board``: a small shared memory
-the supervisor hands each child, one slot per child). A process whose count is above the fewest of its siblings lets a waiting
-connection sit for ``YIELD_SECONDS`` first, so a sibling with fewer takes it; if none does (it is
-busy, stopped, or being restarted), the process takes it after all: a connection never waits
-longer than that for lack of balance. A process on its own (``scimgate serve``) has no board.
+the supervisor hands each child, one slot per child). A process whose count is above the fewest
+of its siblings lets a waiting connection sit for ``YIELD_SECONDS`` first, so a sibling with
+fewer takes it; if none does (it is busy, or stopped), the process takes it after all: a
+connection never waits longer than that for lack of balance. A process that stops accepting
+retires its slot, so no sibling waits for it. A process on its own (``scimgate serve``) has no
+board.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ class SharedSocketSite(web.SockSite):
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         if self._board is not None:
-            self._board.publish(0)
+            self._board.retire_own()
         await super().stop()
 
     async def _publish_forever(self) -> None:
@@ -76,6 +78,7 @@ class SharedSocketSite(web.SockSite):
         loop = asyncio.get_running_loop()
         ready = loop.create_future()
         fd = self._sock.fileno()
+
         def wake() -> None:
             if not ready.done():
                 ready.set_result(None)

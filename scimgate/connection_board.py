@@ -1,7 +1,8 @@
 """The connection counts of ``scimgate run``'s ingress processes, in memory they all share: one
 slot per process, written by its own process (``scimgate.accept_balance``) and read by its
 siblings to take turns at new connections. The supervisor makes it (a Linux memfd handed to each
-child) and marks a dead child's slot retired, so no sibling waits on it.
+child) and marks a dead child's slot retired, as a stopping child marks its own, so no sibling
+waits on it.
 """
 
 from __future__ import annotations
@@ -56,3 +57,8 @@ class ConnectionBoard:
 
     def retire(self, slot: int) -> None:
         _SLOT.pack_into(self._memory, slot * _SLOT.size, RETIRED)
+
+    def retire_own(self) -> None:
+        """This process takes no more connections (it is stopping)."""
+        assert self._slot is not None, "the supervisor's view has no slot of its own"
+        self.retire(self._slot)

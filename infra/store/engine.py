@@ -83,8 +83,8 @@ def make_async_engine(url: str, **kwargs) -> AsyncEngine:
     kwargs = {**JSON_CODEC, **kwargs}
     if url.startswith("sqlite"):
         _ensure_sqlite_dir(url)
-        # aiosqlite gives each connection a thread of its own: a pool smaller than the requests
-        # in flight closed its overflow connections on return, one thread start per request.
+        # As many connections as reads in flight: a pool smaller than that closed its overflow
+        # connections on return, and opened one (with its pragmas) per request.
         kwargs.setdefault("pool_size", ASYNC_POOL_SIZE)
         # sqlite3 under SQLAlchemy's aiosqlite dialect, one thread hop per statement
         # (infra.store.sqlite_async says why not aiosqlite itself).

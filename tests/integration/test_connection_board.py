@@ -21,6 +21,8 @@ def test_each_process_sees_its_siblings_counts_and_a_dead_ones_slot_is_retired()
         supervisor.retire(1)  # the second died
         assert first.siblings() == [RETIRED, 0]
         assert third.siblings() == [7, RETIRED]
+        third.retire_own()  # the third is stopping
+        assert first.siblings() == [RETIRED, RETIRED]
     finally:
         os.close(supervisor.fd)
 

@@ -181,19 +181,31 @@ class Connection:
         self.closed = False
         self._busy = False  # a call of this connection is running on a statement thread
         self._idle: asyncio.Future | None = None  # set when it returns, for whoever waits
-        self._busy_timeout: str | None = None  # the statement that restores it after a read on the loop
+        # Reads on the loop must not wait for a lock, statements on a thread may: the busy timeout
+        # is switched only when the kind of statement changes (a run of lookups sets nothing).
+        self._busy_timeout: str | None = None  # the statement that restores the engine's timeout
+        self._may_wait = True  # the engine's timeout is in force (not 0)
 
     async def call(self, function, *args):
-        """``function(*args)`` on a statement thread. A coroutine cancelled meanwhile leaves the
-        call running, and nothing else touches the connection until it has returned."""
+        """``function(*args)`` on a statement thread, with the engine's busy timeout. A coroutine
+        cancelled meanwhile leaves the call running, and nothing else touches the connection until
+        it has returned."""
         await self.settled()
         self._busy = True
-        return await _THREADS.submit(function, args, self)
+        return await _THREADS.submit(self._waiting, (function, args), self)
+
+    def _waiting(self, function, args):
+        if not self._may_wait:
+            assert self._busy_timeout is not None, "the timeout was read before it was set to 0"
+            self.raw.execute(self._busy_timeout)
+            self._may_wait = True
+        return function(*args)
 
     def run_briefly(self, function, *args) -> bool:
-        """``function(*args)`` (a read) on the loop itself, if it finishes within
-        ``INLINE_STEPS`` of SQLite's virtual machine and without waiting for a lock; False
-        (nothing done that counts) when it would not, for the caller to run it on a thread."""
+        """``function(*args)`` (a read) on the loop itself, with a busy timeout of 0, if it finishes
+        within ``INLINE_CHECKS * INLINE_STEPS_PER_CHECK`` steps of SQLite's virtual machine and
+        without waiting for a lock; False (nothing done that counts) when it would not, for the
+        caller to run it on a thread."""
         if self._busy:
             return False
         raw = self.raw
@@ -204,10 +216,12 @@ class Connection:
             steps += 1
             return steps > INLINE_CHECKS
 
-        if self._busy_timeout is None:  # as the engine's pragmas set it
-            self._busy_timeout = f"PRAGMA busy_timeout={raw.execute('PRAGMA busy_timeout').fetchone()[0]}"
+        if self._may_wait:
+            if self._busy_timeout is None:  # as the engine's pragmas set it
+                self._busy_timeout = f"PRAGMA busy_timeout={raw.execute('PRAGMA busy_timeout').fetchone()[0]}"
+            raw.execute("PRAGMA busy_timeout=0")
+            self._may_wait = False
         raw.set_progress_handler(progress, INLINE_STEPS_PER_CHECK)
-        raw.execute("PRAGMA busy_timeout=0")
         try:
             function(*args)
             return True
@@ -217,7 +231,6 @@ class Connection:
             raise
         finally:
             raw.set_progress_handler(None, 0)
-            raw.execute(self._busy_timeout)
 
     def returned(self) -> None:
         self._busy = False

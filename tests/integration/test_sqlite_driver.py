@@ -96,7 +96,14 @@ async def test_errors_are_sqlalchemys_and_leave_the_connection_usable(database):
 
 async def test_a_writer_waiting_on_the_lock_does_not_stall_the_loop(database):
     url, sync_engine = database
-    engine = make_async_engine(url)
+    engine = make_async_engine(url, pool_size=2, max_overflow=0)
+
+    async def read_once():
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT count(*) FROM notes"))
+            await asyncio.sleep(0.05)  # both at once: each of the pool's connections reads
+
+    await asyncio.gather(read_once(), read_once())  # reads ran on the loop, with no busy timeout
     holder = sync_engine.connect()
     holder.begin()  # BEGIN IMMEDIATE: the write lock, held by "another process"
     holder.execute(text("INSERT INTO notes (body) VALUES ('held')"))

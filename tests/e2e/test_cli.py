@@ -95,6 +95,9 @@ def test_audit_tail_follow_prints_new_events(stack, org):
     proc = subprocess.Popen(
         [sys.executable, "-m", "scimgate", "audit", "tail", "--org", org.id, "--follow", "--json"],
         env=stack.env, cwd=REPO, stdout=subprocess.PIPE, text=True,
+        # Ctrl-C at a terminal: the default SIGINT, even when this suite runs as a background job
+        # (which inherits SIGINT ignored, and Python then never raises KeyboardInterrupt).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         time.sleep(1.5)

@@ -1,10 +1,11 @@
 """The ingress side of the pipeline: coalesce commands into batches, publish, await the decision.
 
-Group commit: the commands that arrive within ``batch_window`` (up to ``batch_max``) become one
-Celery message, published from a thread (never on the event loop). At most ``ingress_inflight``
-batches are in flight, and a new one goes only once a worker has claimed every earlier one
-(so the queue holds at most one batch of this ingress); meanwhile new commands accumulate, so
-batches grow with the load, and a worker pays its per-batch costs over more commands. Which
+Group commit: while a batch is in flight, the commands that arrive within ``batch_window`` (up to
+``batch_max``) become one Celery message, published from a thread (never on the event loop); a
+command that finds none in flight goes at once. At most ``ingress_inflight`` batches are in
+flight, and a new one goes only once a worker has claimed every earlier one (so the queue holds at
+most one batch of this ingress); meanwhile new commands accumulate, so batches grow with the load,
+and a worker pays its per-batch costs over more commands. Which
 commands go next, in which order, is ``infra.redis.scheduling``'s rule (order per resource, fair
 across organizations, suspects alone).
 
@@ -226,7 +227,9 @@ class CommandDispatcher:
             self._wakeup.clear()
             if len(self._batches) >= self.settings.ingress_inflight or self._one_awaits_a_worker():
                 continue  # a batch finishing, or being claimed, sets the wakeup again
-            if self.settings.batch_window > 0 and len(self.schedule) < self.settings.batch_max:
+            if self.settings.batch_window > 0 and self._batches and len(self.schedule) < self.settings.batch_max:
+                # Others are being applied: wait a moment for more to join this batch. With none
+                # in flight there is nothing to wait for: the command goes at once.
                 await asyncio.sleep(self.settings.batch_window)
             suspect_in_flight = any(batch.suspect for batch in self._batches.values())
             flights = self.schedule.take(allow_suspect=not suspect_in_flight)

@@ -60,7 +60,8 @@ class FakeRoster:
 
 
 def make(monkeypatch, **overrides):
-    settings = replace(Settings(), redis_url="redis://127.0.0.1:1/0", batch_window=0, reply_margin=0.2, **overrides)
+    overrides = {"batch_window": 0, **overrides}
+    settings = replace(Settings(), redis_url="redis://127.0.0.1:1/0", reply_margin=0.2, **overrides)
     fence = FakeFence()
     d = CommandDispatcher(settings, fence)
     d.roster = FakeRoster()
@@ -107,6 +108,29 @@ async def test_a_reply_answers_its_request(monkeypatch, running):
     d._on_reply(Reply("c1", 200, {"ok": True}))
     assert (await request).status == 200
     assert fence.fenced == []
+
+
+async def test_a_write_to_an_idle_pipeline_goes_at_once_and_later_ones_gather_in_the_window(
+    monkeypatch, running
+):
+    """The batch window is for gathering while a batch is applied: a write that finds nothing in
+    flight does not wait it out (a lone IdP request pays no window), the next ones do, together."""
+    d, fence, sent = make(monkeypatch, batch_window=0.5)
+    running(d)
+    started = time.monotonic()
+    first = asyncio.create_task(d.submit(command(1, "a")))
+    await until(lambda: sent)
+    assert time.monotonic() - started < 0.4  # not held for the window
+    d._on_claim(sent[0][0], "w1")
+    second = asyncio.create_task(d.submit(command(2, "b")))
+    third = asyncio.create_task(d.submit(command(3, "c")))
+    await asyncio.sleep(0.2)
+    assert len(sent) == 1  # the first is in flight: these wait for the window
+    await until(lambda: len(sent) == 2)
+    assert [item["id"] for item in sent[1][1]] == ["c2", "c3"]  # one batch
+    for n, request in ((1, first), (2, second), (3, third)):
+        d._on_reply(Reply(f"c{n}", 200, None))
+        assert (await request).status == 200
 
 
 async def test_no_reply_by_the_deadline_is_fenced_and_answered_503(monkeypatch, running):

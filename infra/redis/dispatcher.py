@@ -5,9 +5,9 @@ Group commit: while a batch is in flight, the commands that arrive within ``batc
 command that finds none in flight goes at once. At most ``ingress_inflight`` batches are in
 flight, and a new one goes only once a worker has claimed every earlier one (so the queue holds at
 most one batch of this ingress); meanwhile new commands accumulate, so batches grow with the load,
-and a worker pays its per-batch costs over more commands. Which
-commands go next, in which order, is ``infra.redis.scheduling``'s rule (order per resource, fair
-across organizations, suspects alone).
+and a worker pays its per-batch costs over more commands. Which commands go next, in which order,
+is ``infra.redis.scheduling``'s rule (order per resource, fair across organizations, suspects
+alone).
 
 Every submitted command ends in exactly one decision, and the answer always matches the store:
 
